@@ -1,0 +1,5 @@
+"""``python -m vaekit`` (also what ``torchrun -m vaekit`` runs)."""
+
+from .cli import main
+
+raise SystemExit(main())

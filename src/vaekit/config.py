@@ -1,0 +1,367 @@
+"""Typed run configuration: dataclasses, presets, config files and ``key=value`` overrides.
+
+Every run is described by one :class:`Config`. It is built from (in order of precedence, lowest
+first) the defaults, a named preset (``presets/*.toml``), a TOML/YAML file, and ``section.key=value``
+overrides. Unknown keys are an error naming the key and the nearest valid one; the resolved config
+is saved as ``config.json`` beside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import sys
+import types
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and how it is prepared."""
+
+    source: Literal["mnist", "digits", "folder", "arrays"] = "mnist"
+    path: str | None = None  # folder of images, or a .npy / .npz file
+    # "train": fit on the training split, report on the test split; "all": train + test together
+    # (the Keras tutorial trains on all 70k MNIST images).
+    split: Literal["train", "all"] = "train"
+    val_size: float = 0.0  # held out of training for validation: a fraction (< 1) or a count
+    binarize: Literal["none", "threshold", "static", "dynamic"] = "none"
+    threshold: float = 0.5
+    test_binarize_seed: int = 0  # the seed of the single Bernoulli draw for a binarized test set
+    image_size: list[int] | None = None  # [H, W] to resize a folder of images to
+    grayscale: bool | None = None  # folder images: force grey (True) or RGB (False); None = infer
+    limit: int | None = None  # use only the first N training (and N // 6 test) examples: quick runs
+    download: bool = False  # fetch MNIST from the internet instead of the embedded copy
+    url: str | None = None  # base URL for the download (default: the public MNIST mirror)
+    seed: int = 0  # the seed of the train/validation/test split for sources without one
+
+
+@dataclass
+class ModelConfig:
+    """The model: which registered family, its networks, likelihood and objective."""
+
+    name: str = "vae"
+    latent_dim: int = 20
+    arch: Literal["mlp", "conv"] = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [400])  # MLP encoder hidden sizes
+    decoder_hidden: list[int] | None = None  # MLP decoder hidden sizes; None = reversed(hidden)
+    channels: list[int] = field(default_factory=lambda: [32, 64])  # conv encoder channels
+    kernel_size: int = 3
+    strides: list[int] | None = None  # conv strides per layer; None = 2 for every layer
+    dense: list[int] = field(default_factory=list)  # conv: dense layers between conv stack and latent
+    decoder_dense: list[int] | None = None  # conv decoder dense layers; None = reversed(dense)
+    activation: Literal["relu", "tanh", "elu", "leaky_relu", "softplus", "gelu", "silu"] = "relu"
+    likelihood: Literal["bernoulli", "gaussian", "gaussian-learned"] = "bernoulli"
+    sigma: float = 1.0  # fixed-variance Gaussian: the decoder's standard deviation
+    min_sigma: float = 0.01  # learned-variance Gaussian: floor on the standard deviation
+    beta: float = 1.0  # weight of the KL term (Higgins et al. 2017); 1 is the ELBO
+    kl: Literal["analytic", "mc"] = "analytic"  # SGVB estimator B (analytic) or A (Monte Carlo)
+    samples: int = 1  # L: posterior samples per datapoint (Kingma & Welling eq. 7/8)
+    options: dict[str, Any] = field(default_factory=dict)  # options of a registered variant
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation loop."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    lr_schedule: Literal["none", "cosine", "step", "exponential"] = "none"
+    lr_step_epochs: int = 10  # "step": multiply by lr_gamma every this many epochs
+    lr_gamma: float = 0.5  # "step" / "exponential": the decay factor
+    grad_clip: float | None = None  # clip the global gradient norm to this value
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    eval_batch_size: int = 2048
+    eval_every: int = 1  # evaluate on validation/test data every N epochs (0 = only at the end)
+    checkpoint_every: int = 1  # save a resumable checkpoint every N epochs
+    progress: bool = True  # a live progress bar
+    tensorboard: bool = True  # write TensorBoard logs when tensorboard is installed
+    threads: int | None = None  # torch intra-op threads; None = torch's default
+
+
+@dataclass
+class Config:
+    """A whole run: data, model and training, plus the preset it came from."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str = "config") -> "Config":
+        """Build a config from a nested dict, rejecting unknown keys and wrong types."""
+        cfg = _build(cls, raw, where)
+        validate(cfg)
+        return cfg
+
+
+# --------------------------------------------------------------------------------------------
+# Building dataclasses from plain data, with errors that name the key
+
+
+def _suggest(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    return f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(valid)}"
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table of keys, got {type(raw).__name__}")
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in hints:
+            raise ConfigError(f"{where}: unknown key '{key}' ({_suggest(str(key), names)})")
+        kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; convert lossless cases (int -> float)."""
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} has the wrong type")
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            hint = _suggest(str(value), [str(c) for c in choices])
+            raise ConfigError(f"{where}: {value!r} is not one of {list(choices)} ({hint})")
+        return value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = get_args(tp)
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    raise ConfigError(f"{where}: unsupported type {tp}")  # pragma: no cover - a bug, not input
+
+
+def validate(cfg: Config) -> None:
+    """Range checks that types alone cannot express."""
+    m, t, d = cfg.model, cfg.train, cfg.data
+    checks = [
+        (m.latent_dim >= 1, "model.latent_dim", "must be at least 1"),
+        (m.beta >= 0, "model.beta", "must be >= 0"),
+        (m.samples >= 1, "model.samples", "must be at least 1"),
+        (m.sigma > 0, "model.sigma", "must be > 0"),
+        (m.min_sigma > 0, "model.min_sigma", "must be > 0"),
+        (m.kernel_size >= 1, "model.kernel_size", "must be at least 1"),
+        (all(h >= 1 for h in m.hidden), "model.hidden", "sizes must be at least 1"),
+        (all(c >= 1 for c in m.channels), "model.channels", "sizes must be at least 1"),
+        (t.epochs >= 0, "train.epochs", "must be >= 0"),
+        (t.batch_size >= 1, "train.batch_size", "must be at least 1"),
+        (t.eval_batch_size >= 1, "train.eval_batch_size", "must be at least 1"),
+        (t.lr > 0, "train.lr", "must be > 0"),
+        (t.weight_decay >= 0, "train.weight_decay", "must be >= 0"),
+        (t.grad_clip is None or t.grad_clip > 0, "train.grad_clip", "must be > 0"),
+        (t.threads is None or t.threads >= 1, "train.threads", "must be at least 1"),
+        (t.checkpoint_every >= 1, "train.checkpoint_every", "must be at least 1"),
+        (t.eval_every >= 0, "train.eval_every", "must be >= 0"),
+        (0 <= d.val_size and (d.val_size < 1 or d.val_size == int(d.val_size)), "data.val_size",
+         "must be a fraction in [0, 1) or a whole count"),
+        (0 < d.threshold < 1, "data.threshold", "must be in (0, 1)"),
+        (d.limit is None or d.limit >= 1, "data.limit", "must be at least 1"),
+        (d.image_size is None or (len(d.image_size) == 2 and min(d.image_size) >= 1),
+         "data.image_size", "must be [height, width] with positive sizes"),
+    ]
+    for ok, key, msg in checks:
+        if not ok:
+            raise ConfigError(f"{key}: {msg} (got {_get(cfg, key)!r})")
+    if m.strides is not None and len(m.strides) != len(m.channels):
+        raise ConfigError(
+            f"model.strides: needs one stride per conv layer ({len(m.channels)}), got {m.strides}"
+        )
+    if d.source in ("folder", "arrays") and not d.path:
+        raise ConfigError(f"data.path: the '{d.source}' source needs a path (--data-path PATH)")
+
+
+def _get(cfg: Config, dotted: str) -> Any:
+    obj: Any = cfg
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+# --------------------------------------------------------------------------------------------
+# Presets, files and overrides
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped with vaekit."""
+    files = resources.files("vaekit") / "presets"
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    names = preset_names()
+    if name not in names:
+        raise ConfigError(f"preset '{name}' does not exist ({_suggest(name, names)})")
+    text = (resources.files("vaekit") / "presets" / f"{name}.toml").read_text()
+    raw = tomllib.loads(text)
+    raw.pop("description", None)
+    return raw
+
+
+def preset_description(name: str) -> str:
+    text = (resources.files("vaekit") / "presets" / f"{name}.toml").read_text()
+    return str(tomllib.loads(text).get("description", ""))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML or YAML config file with safe parsers only."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    text = p.read_text(encoding="utf-8", errors="replace")
+    try:
+        if p.suffix == ".toml":
+            raw = tomllib.loads(text)
+        elif p.suffix in (".yaml", ".yml"):
+            import yaml  # safe_load only: a config file must never construct objects
+
+            raw = yaml.safe_load(text) or {}
+        elif p.suffix == ".json":
+            raw = json.loads(text)
+        else:
+            raise ConfigError(f"config file {p}: use .toml, .yaml/.yml or .json")
+    except ConfigError:
+        raise
+    except Exception as err:  # parser errors carry line numbers; keep them on one line
+        msg = " ".join(str(err).split())
+        raise ConfigError(f"config file {p} cannot be parsed: {msg}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {p}: the top level must be a table of sections")
+    return raw
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``over`` into a copy of ``base`` (tables merge, everything else replaces)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "options":
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """Turn ``model.beta=4`` into ``{"model": {"beta": 4}}``; the value is parsed as TOML."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. model.beta=4")
+    dotted, value_text = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {value_text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = value_text.strip()  # a bare word such as conv or cosine
+    parts = dotted.strip().split(".")
+    out: dict[str, Any] = {}
+    node = out
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def resolve(
+    preset: str | None = None,
+    file: str | Path | None = None,
+    overrides: list[dict[str, Any]] | None = None,
+) -> Config:
+    """Defaults < preset < file < overrides, validated into a :class:`Config`."""
+    raw: dict[str, Any] = {}
+    if file is not None:
+        from_file = read_config_file(file)
+        preset = preset or from_file.pop("preset", None)
+        from_file.pop("preset", None)
+    else:
+        from_file = {}
+    if preset is not None:
+        raw = merge(raw, preset_dict(preset))
+        raw["preset"] = preset
+    raw = merge(raw, from_file)
+    for over in overrides or []:
+        raw = merge(raw, over)
+    return Config.from_dict(raw, where=str(file) if file else "config")
+
+
+def load_json(path: str | Path) -> Config:
+    """Read a saved ``config.json``."""
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{p} is missing: is this a vaekit run folder?") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{p} is not valid JSON ({err.msg} at line {err.lineno})") from None
+    return Config.from_dict(raw, where=str(p))
+
+
+__all__ = [
+    "Config",
+    "DataConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "load_json",
+    "merge",
+    "parse_override",
+    "preset_names",
+    "read_config_file",
+    "resolve",
+]

@@ -1,0 +1,173 @@
+"""In-memory datasets and index batching: the fast path.
+
+The whole split lives in one float32 tensor ``(N, C, H, W)`` (images) or ``(N, D)`` (vectors) with
+values in [0, 1]. A batch is ``x[idx]`` for a slice of a seeded permutation: no per-sample Python,
+no collate. A loader is anything with ``__iter__`` yielding ``(x, y)``, ``__len__`` (batches per
+epoch) and ``set_epoch(epoch)``; the trainer needs nothing else, so a streaming loader or a
+distributed shard can replace :class:`TensorLoader` without touching it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Literal, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+Binarize = Literal["none", "threshold", "static", "dynamic"]
+
+
+@dataclass
+class Split:
+    """One split of a dataset, held in memory."""
+
+    x: Tensor  # (N, *shape) float32 in [0, 1]
+    y: Tensor | None = None  # (N,) int64 labels, or None
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def subset(self, idx: Tensor | slice) -> "Split":
+        return Split(self.x[idx], None if self.y is None else self.y[idx])
+
+    def to(self, device: torch.device | str) -> "Split":
+        return Split(self.x.to(device), None if self.y is None else self.y.to(device))
+
+
+@dataclass
+class Data:
+    """Train / validation / test splits plus what a model needs to know about them."""
+
+    train: Split
+    val: Split | None
+    test: Split | None
+    shape: tuple[int, ...]  # per-example shape: (C, H, W) or (D,)
+    name: str
+    binarize: Binarize = "none"
+    threshold: float = 0.5
+    classes: list[str] | None = None  # label names, when labels exist
+
+    @property
+    def eval_split(self) -> tuple[str, Split]:
+        """The split per-epoch metrics are reported on: validation if held out, else test."""
+        if self.val is not None:
+            return "val", self.val
+        if self.test is not None:
+            return "test", self.test
+        return "train", self.train
+
+
+class Loader(Protocol):
+    """What the trainer iterates over: batches ``(x, y)`` with ``x`` on the target device."""
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor | None]]: ...
+
+    def __len__(self) -> int: ...
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+
+def to_unit_float(x: np.ndarray, where: str) -> np.ndarray:
+    """Scale pixels to float32 in [0, 1]: uint8 by 255, floats must already be in [0, 1]."""
+    from ..errors import DataError
+
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / np.float32(255.0)
+    if np.issubdtype(x.dtype, np.integer) or x.dtype == bool:
+        hi = int(x.max()) if x.size else 0
+        if x.min(initial=0) < 0 or hi > 255:
+            raise DataError(f"{where}: integer values must be 0..255, got {x.min()}..{hi}")
+        return x.astype(np.float32) / np.float32(255.0 if hi > 1 else 1.0)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise DataError(f"{where}: dtype {x.dtype} is not numeric; use uint8 or float arrays")
+    x = x.astype(np.float32, copy=False)
+    if not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).reshape(len(x), -1).any(1).argmax())
+        raise DataError(f"{where}: contains NaN or Inf (first at example {bad}); clean the data")
+    lo, hi = float(x.min(initial=0.0)), float(x.max(initial=0.0))
+    if lo < 0.0 or hi > 1.0:
+        raise DataError(
+            f"{where}: float values must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]; "
+            "rescale them or store uint8 pixels"
+        )
+    return x
+
+
+def binarize(x: Tensor, mode: Binarize, threshold: float, generator: torch.Generator | None) -> Tensor:
+    """Binarize pixels: ``threshold`` (x > t) or one Bernoulli draw with ``x`` as probabilities."""
+    if mode == "none":
+        return x
+    if mode == "threshold":
+        return (x > threshold).to(x.dtype)
+    return torch.bernoulli(x, generator=generator)
+
+
+def epoch_generator(seed: int, epoch: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A generator determined by (seed, epoch): resuming at an epoch boundary needs no saved state."""
+    g = torch.Generator(device=device)
+    g.manual_seed((seed * 1_000_003 + epoch) % (2**63 - 1))
+    return g
+
+
+class TensorLoader:
+    """Batches by index from a tensor held in memory (CPU or GPU).
+
+    ``rank``/``world`` select a disjoint shard of every epoch's permutation, which is all that
+    distributed data parallel training needs from the loader.
+    """
+
+    def __init__(
+        self,
+        split: Split,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        binarize: Binarize = "none",
+        threshold: float = 0.5,
+        seed: int = 0,
+        drop_last: bool = False,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
+        self.split = split
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        # Static binarization happened once when the data was opened; only "dynamic" draws here.
+        self.dynamic = binarize == "dynamic"
+        self.seed = seed
+        self.drop_last = drop_last
+        self.rank, self.world = rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _indices(self) -> Tensor:
+        n = len(self.split)
+        if self.shuffle:
+            perm = torch.randperm(n, generator=epoch_generator(self.seed, self.epoch))
+        else:
+            perm = torch.arange(n)
+        if self.world > 1:  # equal shards: drop the tail so every rank takes the same step count
+            per = n // self.world
+            perm = perm[self.rank * per : (self.rank + 1) * per]
+        return perm.to(self.split.x.device)
+
+    def __len__(self) -> int:
+        n = len(self.split) // self.world
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor | None]]:
+        idx = self._indices()
+        x_all, y_all = self.split.x, self.split.y
+        g = None
+        if self.dynamic:  # a fresh Bernoulli draw of every image each epoch (Salakhutdinov & Murray)
+            g = epoch_generator(self.seed + 7919, self.epoch, x_all.device)
+        for b in range(len(self)):
+            i = idx[b * self.batch_size : (b + 1) * self.batch_size]
+            x = x_all.index_select(0, i)
+            if g is not None:
+                x = torch.bernoulli(x, generator=g)
+            yield x, (None if y_all is None else y_all.index_select(0, i))

@@ -1,0 +1,91 @@
+"""What every model shares: the named loss terms and the registry."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+from torch import Tensor, nn
+
+from ..config import ModelConfig, _build
+from ..errors import ConfigError
+
+
+@dataclass
+class Terms:
+    """The named terms of a forward pass; per example ``(B,)`` or batch means (scalars).
+
+    ``loss`` is what the optimiser minimises, ``recon`` is -E_q[log p(x|z)], ``kl`` the KL term
+    (analytic or its Monte-Carlo estimate, before any weight), ``extra`` whatever a variant adds.
+    """
+
+    loss: Tensor
+    recon: Tensor
+    kl: Tensor
+    extra: dict[str, Tensor] = field(default_factory=dict)
+
+    def mean(self) -> "Terms":
+        return Terms(
+            self.loss.mean(), self.recon.mean(), self.kl.mean(), {k: v.mean() for k, v in self.extra.items()}
+        )
+
+    def items(self) -> dict[str, Tensor]:
+        """All terms by name, for logging: loss, recon, kl, then the extras."""
+        return {"loss": self.loss, "recon": self.recon, "kl": self.kl, **self.extra}
+
+
+@dataclass
+class NoOptions:
+    """A model family without options of its own."""
+
+
+class Model(nn.Module):
+    """Base of every registered model. Subclasses set ``Options`` to a dataclass of their options."""
+
+    name: str = ""
+    Options: type = NoOptions
+
+    def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.shape = tuple(shape)
+        self.options = _build(self.Options, cfg.options, "model.options")
+
+
+M = TypeVar("M", bound=type[Model])
+MODELS: dict[str, type[Model]] = {}
+
+
+def register(name: str) -> Callable[[M], M]:
+    """Class decorator: make a model family available by ``name`` to configs, the CLI and ``load``."""
+
+    def deco(cls: M) -> M:
+        if name in MODELS:
+            raise ValueError(f"model '{name}' is registered twice")
+        cls.name = name
+        MODELS[name] = cls
+        return cls
+
+    return deco
+
+
+def build(cfg: ModelConfig, shape: tuple[int, ...]) -> Model:
+    """Instantiate the registered model ``cfg.name`` for data of ``shape``."""
+    if cfg.name not in MODELS:
+        import difflib
+
+        close = difflib.get_close_matches(cfg.name, list(MODELS), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(MODELS))}"
+        raise ConfigError(f"model.name: unknown model '{cfg.name}' ({hint})")
+    try:
+        return MODELS[cfg.name](cfg, shape)
+    except ValueError as err:  # shape/architecture mismatches raised by the blocks
+        raise ConfigError(f"model '{cfg.name}': {err}") from None
+
+
+def option_fields(name: str) -> list[str]:
+    return [f.name for f in dataclasses.fields(MODELS[name].Options)]
+
+
+__all__ = ["MODELS", "Model", "NoOptions", "Terms", "build", "register"]

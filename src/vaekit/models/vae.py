@@ -1,0 +1,93 @@
+"""The VAE of Kingma & Welling (2014): Gaussian encoder, any likelihood, a prior, the SGVB bound.
+
+Variants override one hook — ``kl_term`` (estimator, free bits), ``kl_weight`` (beta, warm-up),
+``make_prior`` (VampPrior, mixtures) — and never ``forward``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..config import ModelConfig
+from ..distributions import DiagonalGaussian, Prior, StandardNormal, build_likelihood
+from ..nn import build_decoder, build_encoder
+from .base import Model, Terms, register
+
+
+@register("vae")
+class VAE(Model):
+    """Encoder -> q(z|x) -> z -> decoder -> p(x|z), trained on the (beta-weighted) negative ELBO."""
+
+    def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
+        super().__init__(cfg, shape)
+        self.latent_dim = cfg.latent_dim
+        self.likelihood = build_likelihood(cfg.likelihood, len(shape), cfg)
+        self.encoder = build_encoder(cfg, shape, 2 * cfg.latent_dim)  # -> [mu, logvar]
+        self.decoder = build_decoder(cfg, shape, cfg.latent_dim, self.likelihood.channels)
+        self.prior = self.make_prior()
+
+    # ---- hooks ------------------------------------------------------------------------------
+
+    def make_prior(self) -> Prior:
+        """p(z); N(0, I) here."""
+        return StandardNormal()
+
+    def kl_weight(self, step: int) -> float:
+        """The weight of the KL term at optimiser step ``step``: beta (Higgins et al. 2017)."""
+        return self.cfg.beta
+
+    def kl_term(self, q: DiagonalGaussian, z: Tensor) -> Tensor:
+        """KL(q(z|x) || p(z)) per example, (B,), from the posterior and its samples z (L, B, D).
+
+        Estimator B (Kingma & Welling eq. 10) uses the analytic KL when the prior is N(0, I);
+        estimator A (eq. 6-7) averages log q(z|x) - log p(z) over the L samples.
+        """
+        if self.cfg.kl == "analytic" and isinstance(self.prior, StandardNormal):
+            return q.kl_standard_normal()
+        return (q.log_prob(z) - self.prior.log_prob(z)).mean(0)
+
+    # ---- the model --------------------------------------------------------------------------
+
+    def posterior(self, x: Tensor) -> DiagonalGaussian:
+        """q(z|x) for a batch x (B, *S)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)  # (B, D) each
+        return DiagonalGaussian(mu, logvar)
+
+    def decode_params(self, z: Tensor) -> Tensor:
+        """Decoder output for codes of shape (..., D): the likelihood's parameters (..., k*C, H, W)."""
+        lead = z.shape[:-1]
+        out = self.decoder(z.reshape(-1, z.shape[-1]))
+        return out.view(*lead, *out.shape[1:])
+
+    def forward(self, x: Tensor, *, samples: int | None = None, step: int = 0, reduce: bool = True) -> Terms:
+        """The negative ELBO and its parts for a batch x (B, *S), with L posterior samples."""
+        q = self.posterior(x)
+        z = q.rsample(samples or self.cfg.samples)  # (L, B, D)
+        recon = -self.likelihood.log_prob(self.decode_params(z), x).mean(0)  # (B,)
+        kl = self.kl_term(q, z)  # (B,)
+        terms = Terms(loss=recon + self.kl_weight(step) * kl, recon=recon, kl=kl)
+        return terms.mean() if reduce else terms
+
+    # ---- using it ---------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def encode(self, x: Tensor) -> Tensor:
+        """The posterior mean E_q[z] (B, D): a deterministic code."""
+        return self.posterior(x).mu
+
+    @torch.no_grad()
+    def decode(self, z: Tensor) -> Tensor:
+        """E[x|z] for codes (N, D): images (N, C, H, W) or vectors (N, D_x)."""
+        return self.likelihood.mean(self.decode_params(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Decode the posterior mean: E[x | z = E_q[z]]."""
+        return self.decode(self.encode(x))
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0) -> Tensor:
+        """``n`` draws z ~ p(z), scaled by ``temperature``, decoded to E[x|z]."""
+        device = next(self.parameters()).device
+        return self.decode(temperature * self.prior.sample(n, self.latent_dim, device))

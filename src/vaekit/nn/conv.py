@@ -1,0 +1,99 @@
+"""Convolutional blocks: strided convolutions down, transposed convolutions back up.
+
+Padding is ``kernel // 2`` so a stride-2 layer halves the size (rounding up), as Keras's
+``padding="same"`` does; the decoder picks each transposed layer's ``output_padding`` so that it
+returns exactly the sizes the encoder saw (28 -> 14 -> 7 -> 14 -> 28, and odd sizes too).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .mlp import MLP, activation
+
+
+def _conv_sizes(size: tuple[int, int], kernel: int, strides: list[int]) -> list[tuple[int, int]]:
+    """Spatial sizes before and after each strided conv: [input, after layer 1, ...]."""
+    pad = kernel // 2
+    sizes = [size]
+    for s in strides:
+        h, w = sizes[-1]
+        sizes.append(((h + 2 * pad - kernel) // s + 1, (w + 2 * pad - kernel) // s + 1))
+    return sizes
+
+
+class ConvEncoder(nn.Module):
+    """Conv(c_i, k, stride s_i) + activation per layer, flatten, dense layers, linear head."""
+
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        out: int,
+        channels: list[int],
+        kernel: int,
+        strides: list[int],
+        dense: list[int],
+        act: str,
+    ) -> None:
+        super().__init__()
+        if len(shape) != 3:
+            raise ValueError(f"a conv encoder needs image data (C, H, W), got shape {shape}")
+        layers: list[nn.Module] = []
+        c_in = shape[0]
+        for c, s in zip(channels, strides):
+            layers += [nn.Conv2d(c_in, c, kernel, stride=s, padding=kernel // 2), activation(act)]
+            c_in = c
+        self.conv = nn.Sequential(*layers)
+        h, w = _conv_sizes((shape[1], shape[2]), kernel, strides)[-1]
+        flat = c_in * h * w
+        self.head = MLP([flat, *dense, out], act)  # (Keras: Dense 16 relu, then the linear head)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.conv(x).flatten(1))  # (B, C, H, W) -> (B, out)
+
+
+class ConvDecoder(nn.Module):
+    """Dense layers to a (c_last, h, w) map, transposed convs back up, a stride-1 output layer."""
+
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        latent: int,
+        k: int,
+        channels: list[int],
+        kernel: int,
+        strides: list[int],
+        dense: list[int],
+        act: str,
+    ) -> None:
+        super().__init__()
+        sizes = _conv_sizes((shape[1], shape[2]), kernel, strides)
+        self.start = (channels[-1], *sizes[-1])  # (C_last, h, w)
+        self.fc = nn.Sequential(MLP([latent, *dense, math.prod(self.start)], act), activation(act))
+        pad = kernel // 2
+        layers: list[nn.Module] = []
+        c_in = channels[-1]
+        # Up through the encoder's sizes in reverse; the channels mirror the encoder's (Keras: 64, 32).
+        for i in reversed(range(len(strides))):
+            (h, w), (th, tw), s = sizes[i + 1], sizes[i], strides[i]
+            op = (th - ((h - 1) * s - 2 * pad + kernel), tw - ((w - 1) * s - 2 * pad + kernel))
+            c_out = channels[i]
+            layers += [
+                nn.ConvTranspose2d(c_in, c_out, kernel, stride=s, padding=pad, output_padding=op),
+                activation(act),
+            ]
+            c_in = c_out
+        layers.append(nn.ConvTranspose2d(c_in, k * shape[0], kernel, stride=1, padding=pad))
+        self.deconv = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        h = self.fc(z).view(z.shape[0], *self.start)
+        return self.deconv(h)  # (N, k*C, H, W)
+
+
+def channels_last(module: nn.Module) -> nn.Module:
+    """Move conv weights to NHWC, which oneDNN runs faster on CPU (measured in benchmarks/)."""
+    return module.to(memory_format=torch.channels_last)

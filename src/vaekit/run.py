@@ -1,0 +1,127 @@
+"""Run folders: where a training run writes, and how a finished (or interrupted) run is loaded.
+
+::
+
+    RUN/config.json                  the resolved config
+    RUN/metrics.jsonl                one JSON line per epoch: train and validation/test terms, seconds
+    RUN/model.safetensors            final weights (+ data shape and config in the header)
+    RUN/checkpoints/last.safetensors weights + optimiser + RNG: what --resume reads
+    RUN/samples.png, RUN/reconstructions.png
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import checkpoint
+from .config import Config, load_json
+from .errors import CheckpointError, VaekitError
+from .models import Model, build
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+MODEL = "model.safetensors"
+LAST = Path("checkpoints") / "last.safetensors"
+
+
+@dataclass
+class Run:
+    """A run folder and what is in it."""
+
+    dir: Path
+    config: Config
+    model: Model
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+
+def default_run_dir(cfg: Config, root: Path = Path("runs")) -> Path:
+    """``runs/<preset or model>``, numbered ``-2``, ``-3``, ... so an old run is never reused."""
+    base = cfg.preset or cfg.model.name
+    path, n = root / base, 1
+    while path.exists():
+        n += 1
+        path = root / f"{base}-{n}"
+    return path
+
+
+def check_run_dir(path: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to write into an existing run unless asked to resume or overwrite it."""
+    if resume:
+        if not (path / LAST).is_file():
+            raise CheckpointError(f"--resume: {path} has no checkpoint ({LAST}) to resume from")
+        return
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise VaekitError(
+                f"{path} already holds a run; pass --resume to continue it, "
+                "--overwrite to replace it, or choose another --out"
+            )
+        if not (path / CONFIG).is_file() and not (path / LAST).is_file():
+            raise VaekitError(f"--overwrite: {path} is not a vaekit run folder; refusing to delete it")
+
+
+def clear_run_dir(path: Path) -> None:
+    """Delete an old run (``--overwrite``), called only once the new run is ready to start."""
+    if path.exists():
+        shutil.rmtree(path)
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Every complete JSON line of ``metrics.jsonl`` (a torn last line is ignored)."""
+    f = path / METRICS
+    out: list[dict[str, Any]] = []
+    if f.is_file():
+        for line in f.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return out
+
+
+def model_meta(cfg: Config, model: Model, epoch: int, step: int) -> dict[str, Any]:
+    from . import __version__
+
+    return {
+        "vaekit": __version__,
+        "model": cfg.model.name,
+        "shape": list(model.shape),
+        "epoch": epoch,
+        "step": step,
+        "config": cfg.to_dict(),
+    }
+
+
+def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
+    """Load a run folder: its config, its model (final weights, else the last checkpoint), metrics."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"run folder {path} does not exist")
+    cfg = load_json(path / CONFIG)
+    source = path / MODEL if (path / MODEL).is_file() else path / LAST
+    tensors, meta = checkpoint.load_tensors(source)
+    if meta.get("model") != cfg.model.name:
+        raise CheckpointError(
+            f"{source} holds a '{meta.get('model')}' model but {path / CONFIG} says '{cfg.model.name}'"
+        )
+    shape = meta.get("shape")
+    if not (isinstance(shape, list) and shape and all(isinstance(s, int) and 0 < s < 1 << 20 for s in shape)):
+        raise CheckpointError(f"{source}: the header's data shape {shape!r} is invalid")
+    model = build(cfg.model, tuple(shape))
+    if source.name == LAST.name:
+        tensors = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    checkpoint.load_weights(model, tensors, source)
+    model.to(device).eval()
+    model.config = cfg  # type: ignore[attr-defined]  (the full run config, for library users)
+    return Run(dir=path, config=cfg, model=model, metrics=read_metrics(path))
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
+    """The trained model of a run folder, in eval mode, with ``model.config`` set to its run config."""
+    return load_run(path, device).model

@@ -1,0 +1,75 @@
+import pytest
+import torch
+
+import vaekit
+from vaekit.config import ModelConfig, resolve
+from vaekit.models import MODELS, Terms, build
+
+# Parameter counts of the original architectures (PyTorch examples, Keras tutorial, the d=64 MLP).
+PRESET_PARAMS = {
+    "pytorch-example": (330_040, 322_784),  # 784-400-(20+20) / 20-400-784: 652,824 in all
+    "keras-conv": (69_076, 65_089),  # Keras model.summary(): encoder 69,076, decoder 65,089
+    "mlp-d64": (566_144, 550_416),
+    "gaussian-mlp": (330_040, 637_168),  # decoder outputs a mean and a scale per pixel
+}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_PARAMS))
+def test_preset_parameter_counts(preset):
+    model = build(resolve(preset).model, (1, 28, 28))
+    enc = sum(p.numel() for p in model.encoder.parameters())
+    dec = sum(p.numel() for p in model.decoder.parameters())
+    assert (enc, dec) == PRESET_PARAMS[preset]
+
+
+@pytest.mark.parametrize(
+    "shape, arch, channels",
+    [((1, 28, 28), "conv", [8, 16, 16]), ((3, 32, 32), "conv", [8, 16]), ((1, 8, 8), "conv", [4, 8]),
+     ((3, 13, 17), "conv", [4, 8]), ((5,), "mlp", [8]), ((3, 9, 9), "mlp", [8])],
+)
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "gaussian-learned"])
+def test_shapes_for_any_data(shape, arch, channels, likelihood):
+    cfg = ModelConfig(arch=arch, channels=channels, hidden=[16], latent_dim=3, likelihood=likelihood)
+    model = build(cfg, shape)
+    x = torch.rand(4, *shape)
+    terms = model(x, samples=2)
+    assert isinstance(terms, Terms) and terms.loss.dim() == 0
+    torch.testing.assert_close(terms.loss, terms.recon + terms.kl)
+    assert model.reconstruct(x).shape == x.shape
+    assert model.sample(5).shape == (5, *shape)
+    assert model.encode(x).shape == (4, 3)
+
+
+def test_estimators_a_and_b_agree_in_expectation():
+    torch.manual_seed(0)
+    cfg = ModelConfig(hidden=[32], latent_dim=4)
+    model = build(cfg, (1, 6, 6)).double()
+    x = torch.rand(16, 1, 6, 6, dtype=torch.float64)
+    torch.manual_seed(1)
+    b = model(x, samples=4000, reduce=False)
+    model.cfg.kl = "mc"
+    torch.manual_seed(1)
+    a = model(x, samples=4000, reduce=False)
+    torch.testing.assert_close(a.recon, b.recon)  # the same draws: only the KL estimator differs
+    torch.testing.assert_close(a.kl, b.kl, atol=0.05, rtol=0.02)
+    assert not torch.equal(a.kl, b.kl)
+
+
+def test_beta_weights_the_kl_term():
+    cfg = ModelConfig(hidden=[16], latent_dim=2, beta=4.0)
+    model = build(cfg, (1, 4, 4))
+    t = model(torch.rand(3, 1, 4, 4))
+    torch.testing.assert_close(t.loss, t.recon + 4.0 * t.kl)
+
+
+def test_encode_is_the_posterior_mean_and_deterministic():
+    model = build(resolve("mlp-d64").model, (1, 28, 28)).eval()
+    x = torch.rand(5, 1, 28, 28)
+    torch.testing.assert_close(model.encode(x), model.encode(x))
+    torch.testing.assert_close(model.encode(x), model.posterior(x).mu)
+
+
+def test_registry_knows_vae_and_rejects_unknown():
+    assert MODELS["vae"] is vaekit.models.VAE
+    with pytest.raises(vaekit.VaekitError, match="unknown model 'vea'.*'vae'"):
+        build(ModelConfig(name="vea"), (1, 28, 28))

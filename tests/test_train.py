@@ -1,0 +1,114 @@
+import json
+
+import pytest
+import torch
+from conftest import small_config
+
+import vaekit
+from vaekit.checkpoint import load_tensors
+from vaekit.errors import VaekitError
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_run_folder_contents(tmp_path, tiny_cfg):
+    run = vaekit.train(tiny_cfg, tmp_path / "run", log=lambda s: None)
+    files = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"config.json", "metrics.jsonl", "model.safetensors", "samples.png", "reconstructions.png", "checkpoints"} <= files
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    for key in ("train_loss", "train_recon", "train_kl", "test_loss", "test_recon", "test_kl", "seconds"):
+        assert key in rows[-1]
+    assert rows[-1]["train_loss"] == pytest.approx(rows[-1]["train_recon"] + rows[-1]["train_kl"], rel=1e-5)
+    assert rows[1]["train_loss"] < rows[0]["train_loss"]
+    assert run.metrics == rows
+    saved = vaekit.Config.from_dict(json.loads((tmp_path / "run" / "config.json").read_text()))
+    assert saved == tiny_cfg
+
+
+def test_training_is_deterministic(tmp_path, tiny_cfg):
+    a = vaekit.train(tiny_cfg, tmp_path / "a", log=lambda s: None)
+    b = vaekit.train(tiny_cfg, tmp_path / "b", log=lambda s: None)
+    for k, v in _weights(a.model).items():
+        assert torch.equal(v, b.model.state_dict()[k]), k
+    assert a.metrics[-1]["test_loss"] == b.metrics[-1]["test_loss"]
+
+
+@pytest.mark.parametrize("binarize", ["none", "dynamic"])
+def test_resume_equals_uninterrupted(tmp_path, binarize):
+    cfg = small_config(model={"hidden": [64], "latent_dim": 4}, data={"limit": 512, "binarize": binarize})
+    cfg.train.epochs = 3
+    full = vaekit.train(cfg, tmp_path / "full", log=lambda s: None)
+    cfg.train.epochs = 1
+    vaekit.train(cfg, tmp_path / "part", log=lambda s: None)
+    cfg.train.epochs = 3  # extending a run is a resumable change
+    resumed = vaekit.train(cfg, tmp_path / "part", resume=True, log=lambda s: None)
+    for k, v in _weights(full.model).items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    assert [r["epoch"] for r in resumed.metrics] == [1, 2, 3]
+    assert resumed.metrics[-1]["train_loss"] == full.metrics[-1]["train_loss"]
+    # The optimiser state in the checkpoint is the uninterrupted one too.
+    t_full, _ = load_tensors(tmp_path / "full" / "checkpoints" / "last.safetensors")
+    t_res, _ = load_tensors(tmp_path / "part" / "checkpoints" / "last.safetensors")
+    for k in t_full:
+        if not k.startswith("rng."):
+            assert torch.equal(t_full[k], t_res[k]), k
+
+
+def test_resume_refuses_a_changed_model(tmp_path, tiny_cfg):
+    vaekit.train(tiny_cfg, tmp_path / "r", log=lambda s: None)
+    tiny_cfg.model.latent_dim = 5
+    with pytest.raises(VaekitError, match="model.latent_dim is 5 but the run was started with 4"):
+        vaekit.train(tiny_cfg, tmp_path / "r", resume=True, log=lambda s: None)
+
+
+def test_save_load_round_trip(tmp_path, tiny_cfg):
+    run = vaekit.train(tiny_cfg, tmp_path / "r", log=lambda s: None)
+    model = vaekit.load(tmp_path / "r")
+    for k, v in run.model.state_dict().items():
+        assert torch.equal(v, model.state_dict()[k])
+    x = torch.rand(7, 1, 28, 28)
+    run.model.eval()
+    torch.testing.assert_close(model.reconstruct(x), run.model.reconstruct(x), rtol=0, atol=0)
+    torch.manual_seed(3)
+    a = model.sample(4)
+    torch.manual_seed(3)
+    torch.testing.assert_close(a, run.model.sample(4), rtol=0, atol=0)
+    assert model.config == tiny_cfg
+
+
+def test_existing_run_is_not_overwritten(tmp_path, tiny_cfg):
+    tiny_cfg.train.epochs = 1
+    vaekit.train(tiny_cfg, tmp_path / "r", log=lambda s: None)
+    before = (tmp_path / "r" / "model.safetensors").read_bytes()
+    with pytest.raises(VaekitError, match="already holds a run.*--overwrite"):
+        vaekit.train(tiny_cfg, tmp_path / "r", log=lambda s: None)
+    assert (tmp_path / "r" / "model.safetensors").read_bytes() == before
+    tiny_cfg.train.seed = 1
+    vaekit.train(tiny_cfg, tmp_path / "r", overwrite=True, log=lambda s: None)
+    assert (tmp_path / "r" / "model.safetensors").read_bytes() != before
+
+
+def test_bad_input_writes_nothing(tmp_path, tiny_cfg):
+    tiny_cfg.train.batch_size = 10_000
+    with pytest.raises(VaekitError, match="batch_size=10000 is larger than the 512 training examples"):
+        vaekit.train(tiny_cfg, tmp_path / "r", log=lambda s: None)
+    assert not (tmp_path / "r").exists()
+
+
+def test_validation_split_and_schedule(tmp_path):
+    cfg = small_config(model={"hidden": [32], "latent_dim": 2}, data={"limit": 400, "val_size": 0.25},
+                       train={"lr_schedule": "cosine", "grad_clip": 5.0})
+    run = vaekit.train(cfg, tmp_path / "r", log=lambda s: None)
+    assert "val_loss" in run.metrics[-1] and "test_loss" not in run.metrics[-1]
+    assert run.metrics[1]["lr"] < run.metrics[0]["lr"]
+
+
+def test_conv_and_gaussian_presets_train(tmp_path):
+    for preset in ("keras-conv", "gaussian-mlp"):
+        cfg = small_config(preset, data={"limit": 256, "split": "train"})
+        cfg.train.epochs = 1
+        run = vaekit.train(cfg, tmp_path / preset, log=lambda s: None)
+        assert all(torch.isfinite(torch.tensor(v)) for k, v in run.metrics[-1].items() if k.endswith("loss"))
