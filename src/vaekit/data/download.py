@@ -66,40 +66,36 @@ def download_file(url: str, dest: str | Path, sha256: str, *, gunzip: bool = Fal
     h = hashlib.sha256()
     unzip = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if gunzip else None
     try:
-        request = urllib.request.Request(url, headers={"User-Agent": "vaekit"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
-            while block := resp.read(1 << 20):
-                out.write(block)
-                h.update(unzip.decompress(block) if unzip else block)
-        if unzip is not None:
-            h.update(unzip.flush())
-            if not unzip.eof:
-                raise DataError(f"download of {url} is truncated (the gzip stream ends early); retry")
-        got = h.hexdigest()
-        if got != sha256:
-            raise DataError(
-                f"download of {url} failed verification: sha256 {got} != expected {sha256}; "
-                "the mirror is serving a different or damaged file, try another data.url"
-            )
-        os.replace(tmp, dest)
-    except DataError:
+        try:
+            request = urllib.request.Request(url, headers={"User-Agent": "vaekit"})
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+                while block := resp.read(1 << 20):
+                    out.write(block)
+                    h.update(unzip.decompress(block) if unzip else block)
+            if unzip is not None:
+                h.update(unzip.flush())
+                if not unzip.eof:
+                    raise DataError(f"download of {url} is truncated (the gzip stream ends early); retry")
+            got = h.hexdigest()
+            if got != sha256:
+                raise DataError(
+                    f"download of {url} failed verification: sha256 {got} != expected {sha256}; "
+                    "the mirror is serving a different or damaged file, try another data.url"
+                )
+            os.replace(tmp, dest)
+        except urllib.error.HTTPError as err:
+            raise DataError(f"download of {url} failed: HTTP {err.code} {err.reason}; "
+                            "check data.url") from None
+        except zlib.error:
+            raise DataError(f"download of {url} is not gzip data; check data.url") from None
+        except (OSError, ValueError, http.client.HTTPException) as err:  # DNS, refused, timeout
+            reason = getattr(err, "reason", None) or err
+            raise DataError(f"download of {url} failed ({reason}); check your connection or "
+                            "data.url, or drop --download to use the embedded MNIST") from None
+    finally:
+        # Whatever happened (a bad hash, a network error, Ctrl-C), no partial file is left; after
+        # a successful rename the temporary name no longer exists and this does nothing.
         tmp.unlink(missing_ok=True)
-        raise
-    except urllib.error.HTTPError as err:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"download of {url} failed: HTTP {err.code} {err.reason}; "
-                        "check data.url") from None
-    except zlib.error:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"download of {url} is not gzip data; check data.url") from None
-    except (OSError, ValueError, http.client.HTTPException) as err:  # DNS, refused, timeout, bad URL
-        tmp.unlink(missing_ok=True)
-        reason = getattr(err, "reason", None) or err
-        raise DataError(f"download of {url} failed ({reason}); check your connection or "
-                        "data.url, or drop --download to use the embedded MNIST") from None
-    except BaseException:  # Ctrl-C mid-download: leave no partial file behind
-        tmp.unlink(missing_ok=True)
-        raise
     return dest
 
 

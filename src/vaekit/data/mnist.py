@@ -7,6 +7,7 @@ so a corrupted install fails loudly instead of training on garbage.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from importlib import resources
 from pathlib import Path
@@ -50,10 +51,17 @@ def load_npz(path: str | Path, sha256: str | None = MNIST_NPZ_SHA256) -> RawData
         )
 
 
+@functools.lru_cache(maxsize=1)
+def _embedded() -> RawData:
+    # Decompressing and hashing 55 MB takes ~0.5 s; evaluation and comparison open it repeatedly.
+    # Callers never write into these arrays (open_data converts them to new float tensors).
+    return load_npz(embedded_path())
+
+
 @register_source("mnist")
 def load_mnist(cfg) -> RawData:  # noqa: ANN001 - DataConfig, imported lazily to avoid a cycle
     if cfg.download:
         from .download import download_mnist
 
         return download_mnist(cfg.url)
-    return load_npz(embedded_path())
+    return _embedded()

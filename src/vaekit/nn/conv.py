@@ -1,5 +1,8 @@
 """Convolutional blocks: strided convolutions down, transposed convolutions back up.
 
+Activations and weights are kept channels-last (NHWC): oneDNN's convolutions run ~10% faster that
+way on this 2-core CPU (keras-conv: 59 vs 67 ms per step of 128), with identical results.
+
 Padding is ``kernel // 2`` so a stride-2 layer halves the size (rounding up), as Keras's
 ``padding="same"`` does; the decoder picks each transposed layer's ``output_padding`` so that it
 returns exactly the sizes the encoder saw (28 -> 14 -> 7 -> 14 -> 28, and odd sizes too).
@@ -50,9 +53,11 @@ class ConvEncoder(nn.Module):
         h, w = _conv_sizes((shape[1], shape[2]), kernel, strides)[-1]
         flat = c_in * h * w
         self.head = MLP([flat, *dense, out], act)  # (Keras: Dense 16 relu, then the linear head)
+        self.conv.to(memory_format=torch.channels_last)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.conv(x).flatten(1))  # (B, C, H, W) -> (B, out)
+        h = self.conv(x.contiguous(memory_format=torch.channels_last))  # (B, C', h, w), NHWC in memory
+        return self.head(h.flatten(1))  # flatten() reads it in NCHW order: same weights as NCHW
 
 
 class ConvDecoder(nn.Module):
@@ -87,13 +92,8 @@ class ConvDecoder(nn.Module):
             ]
             c_in = c_out
         layers.append(nn.ConvTranspose2d(c_in, k * shape[0], kernel, stride=1, padding=pad))
-        self.deconv = nn.Sequential(*layers)
+        self.deconv = nn.Sequential(*layers).to(memory_format=torch.channels_last)
 
     def forward(self, z: Tensor) -> Tensor:
-        h = self.fc(z).view(z.shape[0], *self.start)
-        return self.deconv(h)  # (N, k*C, H, W)
-
-
-def channels_last(module: nn.Module) -> nn.Module:
-    """Move conv weights to NHWC, which oneDNN runs faster on CPU (measured in benchmarks/)."""
-    return module.to(memory_format=torch.channels_last)
+        h = self.fc(z).view(z.shape[0], *self.start).contiguous(memory_format=torch.channels_last)
+        return self.deconv(h).contiguous()  # (N, k*C, H, W)

@@ -1,0 +1,104 @@
+"""Helpers shared by the benchmark scripts: MNIST arrays, throwaway venvs, child runs, tables.
+
+Nothing here is part of vaekit. The competitor libraries (pythae, Keras/TensorFlow) live in
+throwaway virtual environments that the scripts create on demand; vaekit never depends on them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+VENV_ROOT = REPO / ".bench-venvs"
+RESULT_TAG = "BENCH_RESULT "  # the one stdout line a child script reports through
+
+
+def load_mnist() -> dict[str, np.ndarray]:
+    """The MNIST copy embedded in vaekit: uint8 x_train (60000, 28, 28), x_test (10000, 28, 28)."""
+    from vaekit.data.mnist import embedded_path
+
+    with np.load(embedded_path(), allow_pickle=False) as z:
+        return {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+
+
+def ensure_venv(venv: Path, probe: str, install: list[str]) -> Path:
+    """Return ``venv``'s python, creating the venv and running ``pip install *install`` if needed.
+
+    ``probe`` is a module that must import in the venv (e.g. ``pythae``); when it does, nothing
+    is installed. The venv is a throwaway: delete it at will, it is recreated on the next run.
+    """
+    py = venv / "bin" / "python"
+    if py.exists() and subprocess.run([str(py), "-c", f"import {probe}"], capture_output=True).returncode == 0:
+        return py
+    if not py.exists():
+        print(f"[setup] creating throwaway venv {venv}", flush=True)
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    print(f"[setup] {venv}/bin/pip install {' '.join(install)}", flush=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", *install], check=True)
+    if subprocess.run([str(py), "-c", f"import {probe}"]).returncode != 0:
+        raise RuntimeError(f"{venv}: '{probe}' does not import after pip install; delete the venv and retry")
+    return py
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """The environment for a child process limited to ``threads`` OpenMP/MKL threads."""
+    env = dict(os.environ)
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[key] = str(threads)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def run_child(python: Path, script: Path, args: list[str], threads: int) -> dict:
+    """Run ``script`` with ``python`` and return the JSON it prints after :data:`RESULT_TAG`.
+
+    The child's other output (progress bars, library logs) is captured and shown only when the
+    child fails.
+    """
+    cmd = [str(python), str(script), *args]
+    proc = subprocess.run(cmd, env=thread_env(threads), capture_output=True, text=True)
+    result = None
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_TAG):
+            result = json.loads(line[len(RESULT_TAG):])
+    if proc.returncode != 0 or result is None:
+        tail = "\n".join((proc.stdout + "\n" + proc.stderr).strip().splitlines()[-30:])
+        raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{tail}")
+    return result
+
+
+def epoch_stats(seconds: list[float]) -> tuple[float, float, str]:
+    """(epoch 1, median of epochs 2..N, label); with one epoch the median is epoch 1 itself."""
+    if len(seconds) > 1:
+        return seconds[0], statistics.median(seconds[1:]), "median s/epoch (2..N)"
+    return seconds[0], seconds[0], "s/epoch (only 1 epoch)"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return "-" if not a or not b else f"{a / b:.2f}x"
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """A plain fixed-width table: readable in a terminal and pasteable into Markdown."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print(line(row))
+
+
+def write_json(path: str | None, payload: dict) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=2) + "\n")
+        print(f"wrote {path}")
