@@ -36,7 +36,8 @@ def ensure_venv(venv: Path, probe: str, install: list[str]) -> Path:
     is installed. The venv is a throwaway: delete it at will, it is recreated on the next run.
     """
     py = venv / "bin" / "python"
-    if py.exists() and subprocess.run([str(py), "-c", f"import {probe}"], capture_output=True).returncode == 0:
+    probe_cmd = [str(py), "-c", f"import {probe}"]
+    if py.exists() and subprocess.run(probe_cmd, capture_output=True).returncode == 0:
         return py
     if not py.exists():
         print(f"[setup] creating throwaway venv {venv}", flush=True)
@@ -44,7 +45,7 @@ def ensure_venv(venv: Path, probe: str, install: list[str]) -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     print(f"[setup] {venv}/bin/pip install {' '.join(install)}", flush=True)
     subprocess.run([str(venv / "bin" / "pip"), "install", *install], check=True)
-    if subprocess.run([str(py), "-c", f"import {probe}"]).returncode != 0:
+    if subprocess.run(probe_cmd).returncode != 0:
         raise RuntimeError(f"{venv}: '{probe}' does not import after pip install; delete the venv and retry")
     return py
 
@@ -90,7 +91,10 @@ def ratio(a: float | None, b: float | None) -> str:
 def print_table(header: list[str], rows: list[list[str]]) -> None:
     """A plain fixed-width table: readable in a terminal and pasteable into Markdown."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+
     print(line(header))
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in rows:

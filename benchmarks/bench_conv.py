@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import HERE, VENV_ROOT, ensure_venv, epoch_stats, load_mnist, print_table, ratio, run_child, write_json
+from _common import (
+    HERE, VENV_ROOT, ensure_venv, epoch_stats, load_mnist, print_table, ratio, run_child, write_json,
+)
 
 KERAS_INSTALL = ["tensorflow-cpu"]
 EXPECTED_PARAMS = {"encoder": 69_076, "decoder": 65_089}
@@ -38,11 +40,13 @@ def count(module: torch.nn.Module) -> int:
 def run_vaekit(limit: int | None, epochs: int, seed: int, threads: int) -> dict:
     import vaekit
 
-    train = {"epochs": epochs, "progress": False, "tensorboard": False, "seed": seed, "threads": threads, "device": "cpu"}
+    train = {"epochs": epochs, "progress": False, "tensorboard": False, "seed": seed,
+             "threads": threads, "device": "cpu"}
     overrides = [{"train": train}] + ([{"data": {"limit": limit}}] if limit else [])
     cfg = vaekit.resolve("keras-conv", overrides=overrides)
     with tempfile.TemporaryDirectory() as out:
-        run = vaekit.train(cfg, Path(out) / "run", overwrite=True, log=lambda m: print("  vaekit: " + m, flush=True))
+        log = lambda m: print("  vaekit: " + m, flush=True)  # noqa: E731
+        run = vaekit.train(cfg, Path(out) / "run", overwrite=True, log=log)
     last = run.metrics[-1]
     return {
         "seconds": [r["seconds"] for r in run.metrics],
@@ -74,7 +78,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="first N of the 70k images (smoke tests)")
     ap.add_argument("--skip-keras", action="store_true")
-    ap.add_argument("--venv", type=Path, default=VENV_ROOT / "tf", help="TensorFlow venv (created when missing)")
+    ap.add_argument("--venv", type=Path, default=VENV_ROOT / "tf",
+                    help="TensorFlow venv (created when missing)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args()
     threads = args.threads or torch.get_num_threads()
@@ -90,7 +95,8 @@ def main() -> None:
 
     med = {name: epoch_stats(r["seconds"])[1] for name, r in results.items()}
     label = epoch_stats(results["vaekit"]["seconds"])[2]
-    header = ["method", "epoch 1 s", label, "train loss (recon + KL)", "speed-up vs keras", "params enc / dec"]
+    header = ["method", "epoch 1 s", label, "train loss (recon + KL)", "speed-up vs keras",
+              "params enc / dec"]
     rows = []
     for name, r in results.items():
         first, m, _ = epoch_stats(r["seconds"])

@@ -12,7 +12,7 @@ the same thread count and seed:
 * ``vaekit``   - ``vaekit.train`` with the ``pytorch-example`` preset;
 * ``pythae``   - pythae's ``VAE`` + ``TrainingPipeline`` in a throwaway venv (``_pythae_mlp.py``);
 * ``floor``    - only the matmuls: raw ``torch.addmm`` forward, autograd backward and a fused Adam
-  step on pre-made batches, for the same number of steps. No method can beat it by much.
+  step on pre-made batches, for the same number of steps: a lower bound to compare against.
 
 "Seconds" is the training pass of an epoch only (evaluation and checkpoints excluded).
 
@@ -34,7 +34,9 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from _common import HERE, VENV_ROOT, ensure_venv, epoch_stats, load_mnist, print_table, ratio, run_child, write_json
+from _common import (
+    HERE, VENV_ROOT, ensure_venv, epoch_stats, load_mnist, print_table, ratio, run_child, write_json,
+)
 
 BATCH, LR = 128, 1e-3
 PYTHAE_INSTALL = ["torch==2.13.0", "pythae"]  # torch pinned first: else pip pulls a CUDA build
@@ -103,7 +105,8 @@ def run_reference(d: dict, epochs: int, seed: int) -> dict:
                 recon, mu, logvar = model(data)
                 test_loss += tutorial_loss(recon, data, mu, logvar).item()
         train_loss, test_loss = train_loss / len(train.dataset), test_loss / len(test.dataset)
-        print(f"  reference: epoch {epoch}: train {train_loss:.2f}  test {test_loss:.2f}  {seconds[-1]:.2f}s", flush=True)
+        print(f"  reference: epoch {epoch}: train {train_loss:.2f}  test {test_loss:.2f}  "
+              f"{seconds[-1]:.2f}s", flush=True)
     return {"seconds": seconds, "train_loss": train_loss, "test_loss": test_loss}
 
 
@@ -113,13 +116,16 @@ def run_reference(d: dict, epochs: int, seed: int) -> dict:
 def run_vaekit(limit: int | None, epochs: int, seed: int, threads: int) -> dict:
     import vaekit
 
-    train = {"epochs": epochs, "progress": False, "tensorboard": False, "seed": seed, "threads": threads, "device": "cpu"}
+    train = {"epochs": epochs, "progress": False, "tensorboard": False, "seed": seed,
+             "threads": threads, "device": "cpu"}
     overrides = [{"train": train}] + ([{"data": {"limit": limit}}] if limit else [])
     cfg = vaekit.resolve("pytorch-example", overrides=overrides)
     with tempfile.TemporaryDirectory() as out:
-        run = vaekit.train(cfg, Path(out) / "run", overwrite=True, log=lambda m: print("  vaekit: " + m, flush=True))
+        log = lambda m: print("  vaekit: " + m, flush=True)  # noqa: E731
+        run = vaekit.train(cfg, Path(out) / "run", overwrite=True, log=log)
     rows = run.metrics
-    return {"seconds": [r["seconds"] for r in rows], "train_loss": rows[-1]["train_loss"], "test_loss": rows[-1]["test_loss"]}
+    seconds = [r["seconds"] for r in rows]
+    return {"seconds": seconds, "train_loss": rows[-1]["train_loss"], "test_loss": rows[-1]["test_loss"]}
 
 
 def run_pythae(d: dict, epochs: int, seed: int, threads: int, venv: Path) -> dict:
@@ -131,7 +137,8 @@ def run_pythae(d: dict, epochs: int, seed: int, threads: int, venv: Path) -> dic
         args = [str(path), "--epochs", str(epochs), "--threads", str(threads), "--seed", str(seed)]
         res = run_child(python, HERE / "_pythae_mlp.py", args, threads)
     for i, s in enumerate(res["seconds"], 1):
-        print(f"  pythae: epoch {i}: {s:.2f}s (whole epoch incl. eval {res['epoch_seconds'][i - 1]:.2f}s)", flush=True)
+        whole = res["epoch_seconds"][i - 1]
+        print(f"  pythae: epoch {i}: {s:.2f}s (whole epoch incl. eval {whole:.2f}s)", flush=True)
     if res["torch"].split("+")[0] != torch.__version__.split("+")[0]:
         print(f"  WARNING: pythae venv has torch {res['torch']}, this process {torch.__version__}")
     return res
@@ -146,7 +153,8 @@ def run_floor(x_train: np.ndarray, epochs: int, seed: int) -> dict:
 
     def layer(n_in: int, n_out: int) -> list[torch.Tensor]:
         bound = 1 / math.sqrt(n_in)
-        return [torch.empty(*shape).uniform_(-bound, bound).requires_grad_() for shape in ((n_in, n_out), (n_out,))]
+        shapes = ((n_in, n_out), (n_out,))
+        return [torch.empty(*s).uniform_(-bound, bound).requires_grad_() for s in shapes]
 
     params = layer(784, 400) + layer(400, 40) + layer(20, 400) + layer(400, 784)
     w1, b1, w2, b2, w3, b3, w4, b4 = params
@@ -174,19 +182,23 @@ def run_floor(x_train: np.ndarray, epochs: int, seed: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads for every method (default: torch's default)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads for every method (default: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--limit", type=int, default=None, help="first N training and N//6 test images (smoke tests)")
+    ap.add_argument("--limit", type=int, default=None,
+                    help="first N training and N//6 test images (smoke tests)")
     ap.add_argument("--skip-pythae", action="store_true")
-    ap.add_argument("--venv", type=Path, default=VENV_ROOT / "pythae", help="pythae venv (created when missing)")
+    ap.add_argument("--venv", type=Path, default=VENV_ROOT / "pythae",
+                    help="pythae venv (created when missing)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args()
     threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
     d = load_mnist()
     if args.limit:  # the same subset vaekit's data.limit takes
-        d = {"x_train": d["x_train"][: args.limit], "y_train": d["y_train"][: args.limit],
-             "x_test": d["x_test"][: max(1, args.limit // 6)], "y_test": d["y_test"][: max(1, args.limit // 6)]}
+        n, m = args.limit, max(1, args.limit // 6)
+        d = {"x_train": d["x_train"][:n], "y_train": d["y_train"][:n],
+             "x_test": d["x_test"][:m], "y_test": d["y_test"][:m]}
     n_train, n_test = len(d["x_train"]), len(d["x_test"])
     print(f"MLP VAE 784-400-20: {n_train} train / {n_test} test images, {args.epochs} epochs, batch {BATCH}, "
           f"{threads} thread(s), seed {args.seed}, torch {torch.__version__}", flush=True)
@@ -199,18 +211,19 @@ def main() -> None:
 
     med = {name: epoch_stats(r["seconds"])[1] for name, r in results.items()}
     label = epoch_stats(results["reference"]["seconds"])[2]
-    header = ["method", "epoch 1 s", label, "test loss", "speed-up vs reference", "speed-up vs pythae", "x floor"]
+    header = ["method", "epoch 1 s", label, "test loss", "speed-up vs reference", "speed-up vs pythae",
+              "x floor"]
     rows = []
     for name, r in results.items():
         first, m, _ = epoch_stats(r["seconds"])
         loss = "-" if r["test_loss"] is None else f"{r['test_loss']:.2f}"
-        rows.append([name, f"{first:.2f}", f"{m:.3f}", loss, ratio(med["reference"], m), ratio(med.get("pythae"), m),
-                     ratio(m, med["floor"])])
+        speed = [ratio(med["reference"], m), ratio(med.get("pythae"), m), ratio(m, med["floor"])]
+        rows.append([name, f"{first:.2f}", f"{m:.3f}", loss, *speed])
     print()
     print_table(header, rows)
     print("speed-up vs X = X's seconds / this method's; x floor = this method's seconds / the floor's")
-    settings = {"epochs": args.epochs, "threads": threads, "seed": args.seed, "limit": args.limit, "train": n_train,
-                "test": n_test, "batch": BATCH, "torch": torch.__version__}
+    settings = {"epochs": args.epochs, "threads": threads, "seed": args.seed, "limit": args.limit,
+                "train": n_train, "test": n_test, "batch": BATCH, "torch": torch.__version__}
     write_json(args.out, {"benchmark": "mlp", "settings": settings, "results": results,
                           "median_seconds": med, "median_of": label})
 

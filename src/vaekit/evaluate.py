@@ -30,7 +30,8 @@ def elbo(
         torch.manual_seed(seed)
         for start in range(0, len(split), batch_size):
             x = split.x[start : start + batch_size].to(device, non_blocking=True)
-            terms = model(x, samples=samples, reduce=False)
+            y = None if split.y is None else split.y[start : start + batch_size].to(device)
+            terms = model(x, y, samples=samples, reduce=False)
             for name, value in terms.items().items():
                 totals[name] = totals.get(name, 0) + value.double().sum()
     model.train(was_training)

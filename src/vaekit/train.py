@@ -155,9 +155,10 @@ class Trainer:
             leave=False,
             file=sys.stderr,
         )
-        for i, (x, _y) in enumerate(self.loader):
+        for i, (x, y) in enumerate(self.loader):
             x = x.to(self.device, non_blocking=True)
-            terms = self.model(x, step=self.step)
+            y = None if y is None else y.to(self.device, non_blocking=True)
+            terms = self.model(x, y, step=self.step)
             self.opt.zero_grad(set_to_none=True)
             terms.loss.backward()
             if clip is not None:
@@ -232,6 +233,7 @@ class Trainer:
         from .viz import save_grid
         from .viz.grid import reconstruction_pairs
 
+        self.model.after_fit(self.data.train)
         checkpoint.save_model(self.dir / MODEL, self.model, model_meta(self.cfg, self.model, self.epoch, self.step))
         self.model.eval()
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):

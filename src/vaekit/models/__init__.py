@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from . import vae  # noqa: F401  (registers "vae")
+from . import ae, vae  # noqa: F401  (registers "ae", "vae")
 from .base import MODELS, Model, Terms, build, register
+from .ae import Autoencoder
 from .vae import VAE
 
-__all__ = ["MODELS", "VAE", "Model", "Terms", "build", "register"]
+__all__ = ["MODELS", "VAE", "Autoencoder", "Model", "Terms", "build", "register"]

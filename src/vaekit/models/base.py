@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
+import torch
 from torch import Tensor, nn
 
 from ..config import ModelConfig, _build
+from ..distributions import Likelihood
 from ..errors import ConfigError
 
 
@@ -41,16 +43,51 @@ class NoOptions:
 
 
 class Model(nn.Module):
-    """Base of every registered model. Subclasses set ``Options`` to a dataclass of their options."""
+    """Base of every registered model: an encoder, a decoder and a likelihood p(x|z).
+
+    Subclasses build ``encoder``, ``decoder`` and ``likelihood``, implement ``forward`` (returning
+    :class:`Terms`), ``encode`` and ``sample``, and may set ``Options`` to a dataclass of their own
+    options (read from ``model.options`` in the config).
+    """
 
     name: str = ""
     Options: type = NoOptions
+    likelihood: Likelihood
+    decoder: nn.Module
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
         super().__init__()
         self.cfg = cfg
         self.shape = tuple(shape)
+        self.latent_dim = cfg.latent_dim
         self.options = _build(self.Options, cfg.options, "model.options")
+
+    def decode_params(self, z: Tensor) -> Tensor:
+        """Decoder output for codes (..., D): the likelihood's parameters (..., k*C, H, W)."""
+        lead = z.shape[:-1]
+        out = self.decoder(z.reshape(-1, z.shape[-1]))
+        return out.view(*lead, *out.shape[1:])
+
+    @torch.no_grad()
+    def decode(self, z: Tensor) -> Tensor:
+        """E[x|z] for codes (N, D): images (N, C, H, W) or vectors (N, D_x)."""
+        return self.likelihood.mean(self.decode_params(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Decode the deterministic code of x: E[x | z = encode(x)]."""
+        return self.decode(self.encode(x))
+
+    def encode(self, x: Tensor) -> Tensor:
+        """A deterministic code (B, D) for a batch x (B, *S)."""
+        raise NotImplementedError
+
+    def sample(self, n: int, temperature: float = 1.0) -> Tensor:
+        """``n`` generated examples (n, *S)."""
+        raise NotImplementedError
+
+    def after_fit(self, train: Any) -> None:
+        """Called once when training ends, with the training split (e.g. to fit a code density)."""
 
 
 M = TypeVar("M", bound=type[Model])

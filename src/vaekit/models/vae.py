@@ -21,7 +21,6 @@ class VAE(Model):
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
         super().__init__(cfg, shape)
-        self.latent_dim = cfg.latent_dim
         self.likelihood = build_likelihood(cfg.likelihood, len(shape), cfg)
         self.encoder = build_encoder(cfg, shape, 2 * cfg.latent_dim)  # -> [mu, logvar]
         self.decoder = build_decoder(cfg, shape, cfg.latent_dim, self.likelihood.channels)
@@ -54,13 +53,9 @@ class VAE(Model):
         mu, logvar = self.encoder(x).chunk(2, dim=-1)  # (B, D) each
         return DiagonalGaussian(mu, logvar)
 
-    def decode_params(self, z: Tensor) -> Tensor:
-        """Decoder output for codes of shape (..., D): the likelihood's parameters (..., k*C, H, W)."""
-        lead = z.shape[:-1]
-        out = self.decoder(z.reshape(-1, z.shape[-1]))
-        return out.view(*lead, *out.shape[1:])
-
-    def forward(self, x: Tensor, *, samples: int | None = None, step: int = 0, reduce: bool = True) -> Terms:
+    def forward(
+        self, x: Tensor, y: Tensor | None = None, *, samples: int | None = None, step: int = 0, reduce: bool = True
+    ) -> Terms:
         """The negative ELBO and its parts for a batch x (B, *S), with L posterior samples."""
         q = self.posterior(x)
         z = q.rsample(samples or self.cfg.samples)  # (L, B, D)
@@ -75,16 +70,6 @@ class VAE(Model):
     def encode(self, x: Tensor) -> Tensor:
         """The posterior mean E_q[z] (B, D): a deterministic code."""
         return self.posterior(x).mu
-
-    @torch.no_grad()
-    def decode(self, z: Tensor) -> Tensor:
-        """E[x|z] for codes (N, D): images (N, C, H, W) or vectors (N, D_x)."""
-        return self.likelihood.mean(self.decode_params(z))
-
-    @torch.no_grad()
-    def reconstruct(self, x: Tensor) -> Tensor:
-        """Decode the posterior mean: E[x | z = E_q[z]]."""
-        return self.decode(self.encode(x))
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:
