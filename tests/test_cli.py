@@ -34,13 +34,18 @@ def test_train_writes_a_run(run_dir):
 
 
 def test_evaluate_prints_json(run_dir):
-    r = vaekit("evaluate", run_dir)
+    r = vaekit("evaluate", run_dir, "--json", "--k", "5", "--no-progress")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["split"] == "test" and out["n"] == 100
-    assert out["loss"] == pytest.approx(out["recon"] + out["kl"])
+    assert out["split"] == "test" and out["n"] == 100 and out["nll"]["k"] == 5
+    e = out["elbo"]
+    assert e["loss"] == pytest.approx(e["recon"] + e["kl"])
     last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
-    assert out["loss"] == pytest.approx(last["test_loss"], rel=1e-6)  # same seed, same sampled z
+    assert e["loss"] == pytest.approx(last["test_loss"], rel=1e-6)  # same seed, same sampled z
+    assert out["meaning"]["kind"] == "bce"  # Bernoulli on continuous pixels: a loss, not an NLL
+    assert json.loads((run_dir / "evaluation.json").read_text()) == out
+    table = vaekit("evaluate", run_dir, "--k", "5", "--limit", "10", "--no-progress")
+    assert table.returncode == 0 and "IS NLL (k=5)" in table.stdout and "not a likelihood" in table.stdout
 
 
 def test_sample_and_reconstruct_write_pngs(run_dir, tmp_path):

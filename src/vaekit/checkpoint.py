@@ -22,20 +22,38 @@ from torch import Tensor, nn
 from .errors import CheckpointError
 
 FORMAT = "vaekit/1"
+TMP_SUFFIX = ".tmp"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+# Fault injection for the crash-safety tests: "mid-write:N" or "before-rename:N" makes the Nth
+# atomic write SIGKILL its own process at that point, which no timing-based kill hits reliably.
+_FAULT = os.environ.get("VAEKIT_FAULT", "")
+_writes = 0
+
+
+def _fault(point: str) -> None:
+    if _FAULT and _FAULT == f"{point}:{_writes}":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a torn one."""
+    global _writes
+    _writes += 1
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            f.write(data[: len(data) // 2])
+            _fault("mid-write")
+            f.write(data[len(data) // 2 :])
             f.flush()
             os.fsync(f.fileno())
+        _fault("before-rename")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -45,6 +63,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete temporaries a killed writer left behind; the files they were meant to replace are intact."""
+    stale = list(folder.glob(f".*{TMP_SUFFIX}")) if folder.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -67,11 +67,16 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=int, help="train on the first N examples only")
     t.add_argument("--binarize", help="none, threshold, static or dynamic")
 
-    e = sub.add_parser("evaluate", help="negative ELBO, reconstruction and KL of a run, as JSON")
+    e = sub.add_parser("evaluate", help="negative ELBO, importance-sampled NLL and latent diagnostics of a run")
     e.add_argument("run")
     e.add_argument("--split", choices=["test", "val", "train"], help="default: test, else val, else train")
-    e.add_argument("--samples", type=int, default=1, help="posterior samples per datapoint")
-    e.add_argument("--batch-size", type=int, default=2048)
+    e.add_argument("--k", type=int, default=1000, help="importance samples per datapoint for the NLL (0: skip it)")
+    e.add_argument("--samples", type=int, default=1, help="posterior samples per datapoint for the ELBO")
+    e.add_argument("--batch-size", type=int, default=100, help="images per importance-sampling batch")
+    e.add_argument("--limit", type=int, help="evaluate the first N examples of the split only")
+    e.add_argument("--discretized", action="store_true", help="Gaussian likelihoods: NLL of 8-bit pixels and bits/dim")
+    e.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="cpu")
 
@@ -81,12 +86,63 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--out", default="samples.png")
     s.add_argument("--temperature", type=float, default=1.0, help="scale of the prior draws")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--label", type=int, help="conditional models (cvae): draw this class only")
+
+    g = sub.add_parser("gradvar", help="variance of score-function vs reparameterised ELBO gradients (encoder)")
+    g.add_argument("run")
+    g.add_argument("--batch-size", type=int, default=100, help="test images in the batch")
+    g.add_argument("--draws", type=int, default=100, help="one-sample gradient draws per estimator")
+    g.add_argument("--split", choices=["test", "val", "train"])
+    g.add_argument("--seed", type=int, default=0)
 
     r = sub.add_parser("reconstruct", help="originals above their reconstructions, as an image grid")
     r.add_argument("run")
     r.add_argument("-n", type=int, default=32, help="how many images (a multiple of 8)")
     r.add_argument("-o", "--out", default="reconstructions.png")
     r.add_argument("--split", choices=["test", "val", "train"])
+
+    c = sub.add_parser("compare", help="VAE vs autoencoder vs PCA: reconstruction, probes, FID and IS")
+    c.add_argument("--runs", nargs="+", metavar="RUN", help="compare these run folders instead of training")
+    c.add_argument("--preset", default="pytorch-example", help="the preset both models train from")
+    c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key for VAE and AE")
+    c.add_argument("--latent-dim", type=int)
+    c.add_argument("--epochs", type=int)
+    c.add_argument("--limit", type=int, help="use the first N training examples only")
+    c.add_argument("--out", default="runs/compare", help="folder for the runs and comparison.json/.md")
+    c.add_argument("--overwrite", action="store_true", help="replace runs already in --out")
+    c.add_argument("--k", type=int, default=5, help="neighbours for the kNN accuracy")
+    c.add_argument("--n-samples", type=int, default=10000, help="generated images per model for FID / IS")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    m = sub.add_parser("embed", help="write a run's latent codes (mu, logvar) and labels to an .npz")
+    m.add_argument("run")
+    m.add_argument("--split", choices=["test", "val", "train"], default="test")
+    m.add_argument("-o", "--out", default="latents.npz")
+
+    v = sub.add_parser("plot", help="pictures of what a model learned, into RUN/plots/*.png")
+    v.add_argument("run")
+    v.add_argument("names", nargs="*", metavar="NAME",
+                   help="samples reconstructions curves manifold scatter interpolation traversal kl histogram "
+                        "(default: all that apply)")
+    v.add_argument("-o", "--out-dir", help="where to write the PNGs (default RUN/plots)")
+    v.add_argument("--temperature", type=float, default=1.0, help="samples: scale of the prior draws")
+    v.add_argument("-n", type=int, default=64, help="samples: how many")
+    v.add_argument("--steps", type=int, help="manifold tiles per axis (default 20); interpolation/traversal steps (10)")
+    v.add_argument("--range", type=float, default=2.0, help="manifold/traversal span: +-RANGE standard deviations")
+    v.add_argument("--dims", type=int, nargs=2, metavar=("I", "J"), help="manifold plane: two latent dimensions "
+                   "(default: z itself when d = 2, else the test codes' two leading principal directions)")
+    v.add_argument("--traverse", type=int, nargs="+", metavar="D", help="traversal: latent dimensions to vary")
+    v.add_argument("--method", choices=["pca", "tsne"], default="pca", help="scatter for d > 2")
+    v.add_argument("--pair", type=int, nargs=2, default=[0, 1], metavar=("A", "B"),
+                   help="interpolation: two image indices in the test split")
+    v.add_argument("--index", type=int, default=0, help="traversal: the image whose code is held fixed")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--device", default="cpu")
+
+    h = sub.add_parser("report", help="one self-contained HTML page of a run: RUN/report.html")
+    h.add_argument("run")
+    h.add_argument("-o", "--out", help="the HTML file (default RUN/report.html)")
+    h.add_argument("--no-plots", action="store_true", help="only embed plots already on disk; draw none")
 
     sub.add_parser("presets", help="list the named presets")
     return p
@@ -144,14 +200,12 @@ def _split(run: Any, name: str | None) -> tuple[str, Any]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import elbo
-    from .run import load_run
+    from .evaluate import evaluate_run, format_report
 
-    run = load_run(args.run, args.device)
-    name, split = _split(run, args.split)
-    terms = elbo(run.model, split, samples=args.samples, batch_size=args.batch_size, seed=args.seed)
-    out = {"run": str(run.dir), "split": name, "n": len(split), "samples": args.samples, **terms}
-    print(json.dumps(out, indent=2))
+    report = evaluate_run(args.run, split=args.split, limit=args.limit, device=args.device, k=args.k,
+                          samples=args.samples, batch_size=args.batch_size, seed=args.seed,
+                          discretize=args.discretized, progress=not args.no_progress)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
 
@@ -162,8 +216,27 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .viz import save_grid
 
     model = load(args.run)
+    extra = {}
+    if args.label is not None:
+        if getattr(model, "num_classes", None) is None:
+            raise VaekitError(f"--label: a '{model.name}' model is not conditional on labels (train a cvae)")
+        extra["label"] = args.label
     torch.manual_seed(args.seed)
-    print(f"wrote {save_grid(model.sample(args.n, args.temperature), args.out)}")
+    print(f"wrote {save_grid(model.sample(args.n, args.temperature, **extra), args.out)}")
+    return 0
+
+
+def cmd_gradvar(args: argparse.Namespace) -> int:
+    from .gradients import gradient_variance
+    from .run import load_run
+
+    run = load_run(args.run)
+    name, split = _split(run, args.split)
+    if args.batch_size < 1:
+        raise VaekitError(f"--batch-size must be at least 1 (got {args.batch_size})")
+    x = split.x[: args.batch_size]
+    out = {"run": str(run.dir), "split": name, **gradient_variance(run.model, x, draws=args.draws, seed=args.seed)}
+    print(json.dumps(out, indent=2))
     return 0
 
 
@@ -176,6 +249,51 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     _, split = _split(run, args.split)
     x = split.x[: args.n]
     print(f"wrote {save_grid(reconstruction_pairs(x, run.model.reconstruct(x)), args.out, nrow=8)}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare, markdown
+    from .config import resolve
+
+    cfg = None if args.runs else resolve(preset=args.preset, overrides=_overrides(args))
+    result = compare(cfg, args.out, runs=args.runs, k=args.k, n_samples=args.n_samples, overwrite=args.overwrite)
+    print(markdown(result), end="")
+    print(f"wrote {Path(args.out) / 'comparison.json'} and comparison.md")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from .compare import save_embeddings
+
+    shapes = save_embeddings(args.run, args.out, args.split)
+    print(f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in shapes.items()))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .viz.catalog import PlotOptions, make_plots, open_context
+
+    opts = PlotOptions(temperature=args.temperature, n=args.n, steps=args.steps, range=args.range,
+                       dims=tuple(args.dims) if args.dims else None, traverse=args.traverse, method=args.method,
+                       pair=tuple(args.pair), index=args.index, seed=args.seed)
+    out_dir = Path(args.out_dir) if args.out_dir else Path(args.run) / "plots"
+    for o in make_plots(open_context(args.run, args.device), args.names or None, out_dir, opts):
+        print(f"wrote {o.path}" if o.path else f"skipped {o.name}: {o.note}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .viz.catalog import PLOTS, make_plots, open_context
+    from .viz.report import write_report
+
+    notes = []
+    missing = [n for n in PLOTS if not (Path(args.run) / "plots" / f"{n}.png").is_file()]
+    if missing and not args.no_plots:  # draw the plots this run does not have yet
+        for o in make_plots(open_context(args.run), missing, Path(args.run) / "plots"):
+            if o.path is None:
+                notes.append(f"{o.name}: skipped, {o.note}")
+    print(f"wrote {write_report(args.run, args.out, notes)}")
     return 0
 
 
@@ -193,6 +311,11 @@ COMMANDS = {
     "sample": cmd_sample,
     "reconstruct": cmd_reconstruct,
     "presets": cmd_presets,
+    "compare": cmd_compare,
+    "embed": cmd_embed,
+    "plot": cmd_plot,
+    "report": cmd_report,
+    "gradvar": cmd_gradvar,
 }
 
 
@@ -211,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except VaekitError as err:
         print(f"vaekit: error: {err}", file=sys.stderr)
-        return 2
+        return err.exit_code
     except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:
         print(f"vaekit: error: {err.strerror}: {err.filename}", file=sys.stderr)
         return 2

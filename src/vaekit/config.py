@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import re
 import sys
 import types
 from dataclasses import dataclass, field
@@ -88,9 +89,12 @@ class TrainConfig:
     eval_batch_size: int = 2048
     eval_every: int = 1  # evaluate on validation/test data every N epochs (0 = only at the end)
     checkpoint_every: int = 1  # save a resumable checkpoint every N epochs
+    checkpoint_every_steps: int | None = None  # also every N optimiser steps (long epochs)
+    max_bad_steps: int = 5  # stop after this many non-finite losses/gradients in a row
     progress: bool = True  # a live progress bar
     tensorboard: bool = True  # write TensorBoard logs when tensorboard is installed
     threads: int | None = None  # torch intra-op threads; None = torch's default
+    plot_every: int = 0  # write progress pictures (RUN/progress/*_epochNNN.png) every N epochs; 0 = never
 
 
 @dataclass
@@ -211,7 +215,11 @@ def validate(cfg: Config) -> None:
         (t.weight_decay >= 0, "train.weight_decay", "must be >= 0"),
         (t.grad_clip is None or t.grad_clip > 0, "train.grad_clip", "must be > 0"),
         (t.threads is None or t.threads >= 1, "train.threads", "must be at least 1"),
+        (t.plot_every >= 0, "train.plot_every", "must be >= 0 (0 = no progress pictures)"),
         (t.checkpoint_every >= 1, "train.checkpoint_every", "must be at least 1"),
+        (t.checkpoint_every_steps is None or t.checkpoint_every_steps >= 1, "train.checkpoint_every_steps",
+         "must be at least 1"),
+        (t.max_bad_steps >= 1, "train.max_bad_steps", "must be at least 1"),
         (t.eval_every >= 0, "train.eval_every", "must be >= 0"),
         (0 <= d.val_size and (d.val_size < 1 or d.val_size == int(d.val_size)), "data.val_size",
          "must be a fraction in [0, 1) or a whole count"),
@@ -227,6 +235,11 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"model.strides: needs one stride per conv layer ({len(m.channels)}), got {m.strides}"
         )
+    # The preset names the default run folder: a stranger's config must not point it elsewhere.
+    if cfg.preset is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", cfg.preset) or (
+        cfg.preset is not None and ".." in cfg.preset
+    ):
+        raise ConfigError(f"preset: {cfg.preset!r} is not a preset name (letters, digits, '-', '_', '.')")
     if d.source in ("folder", "arrays") and not d.path:
         raise ConfigError(f"data.path: the '{d.source}' source needs a path (--data-path PATH)")
 

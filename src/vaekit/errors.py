@@ -10,6 +10,8 @@ from __future__ import annotations
 class VaekitError(Exception):
     """Bad input from the user: the message says what is wrong, where, and how to fix it."""
 
+    exit_code = 2  # the CLI's exit status for this error
+
 
 class ConfigError(VaekitError):
     """A config key, type or value is invalid."""
@@ -21,3 +23,21 @@ class DataError(VaekitError):
 
 class CheckpointError(VaekitError):
     """A run folder or checkpoint is missing, torn, or does not match its config."""
+
+
+class RunWriteError(VaekitError):
+    """The run folder cannot be written (disk full, not a folder, read-only); earlier files are intact."""
+
+    exit_code = 1
+
+
+class TrainingDiverged(VaekitError):
+    """Too many non-finite losses or gradients in a row; the last good checkpoint is kept."""
+
+    exit_code = 1
+
+
+class TrainingInterrupted(VaekitError):
+    """SIGINT/SIGTERM: training stopped after saving a checkpoint it can resume from."""
+
+    exit_code = 130

@@ -7,19 +7,19 @@ and the ``is_main`` flag, so distributed or streaming training plug in without c
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
 from . import checkpoint
 from .config import Config, TrainConfig
 from .data import Data, Loader, TensorLoader, open_data
-from .errors import ConfigError, VaekitError
+from .errors import ConfigError, RunWriteError, TrainingDiverged, TrainingInterrupted
 from .evaluate import elbo
 from .models import Model, build
 from .run import (
@@ -36,7 +36,7 @@ from .run import (
 )
 
 # Keys that may change when a run is resumed: they do not alter the optimisation path.
-RESUMABLE_CHANGES = {"epochs", "progress", "device", "tensorboard", "eval_batch_size", "threads"}
+RESUMABLE_CHANGES = {"epochs", "progress", "device", "tensorboard", "eval_batch_size", "threads", "plot_every"}
 
 
 def select_device(name: str) -> torch.device:
@@ -88,6 +88,47 @@ def _tensorboard(run_dir: Path, enabled: bool) -> Any:
     return SummaryWriter(str(run_dir / "tensorboard"))
 
 
+class Running:
+    """Per-example sums of the named terms over the current epoch, kept on the device."""
+
+    def __init__(self) -> None:
+        self.sums: torch.Tensor | None = None
+        self.names: list[str] = []
+        self.count = 0
+
+    def add(self, items: dict[str, torch.Tensor], n: int) -> None:
+        batch = torch.stack([v.detach() for v in items.values()]) * n  # (terms,)
+        self.sums = batch if self.sums is None else self.sums + batch
+        self.names, self.count = list(items), self.count + n
+
+    def averages(self) -> dict[str, float]:
+        if self.sums is None:
+            return {}
+        return dict(zip(self.names, (self.sums / self.count).tolist()))
+
+    def state(self) -> dict[str, Any]:
+        # float32 values survive tolist() exactly, so a resumed epoch reports the same averages.
+        return {"names": self.names, "count": self.count, "sums": None if self.sums is None else self.sums.tolist()}
+
+    def load(self, state: dict[str, Any] | None, device: torch.device) -> None:
+        if state and state.get("sums") is not None:
+            self.sums = torch.tensor(state["sums"], dtype=torch.float32, device=device)
+            self.names, self.count = list(state["names"]), int(state["count"])
+
+
+@contextlib.contextmanager
+def run_writes(run_dir: Path, what: str) -> Iterator[None]:
+    """Turn an OS error while writing into the run folder into one clear line."""
+    try:
+        yield
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise RunWriteError(
+            f"cannot write {what} in {run_dir}: {reason}; files written before are intact. "
+            "Free some space or choose another --out, then --resume"
+        ) from None
+
+
 class Trainer:
     """Owns one run: data, model, optimiser, schedule, run folder."""
 
@@ -115,10 +156,18 @@ class Trainer:
                 "examples; use a smaller --batch-size"
             )
         self.model = build(cfg.model, self.data.shape).to(self.device)
+        self.model.check_data(self.data)  # e.g. a conditional model refuses unlabelled data
         self.opt = make_optimizer(self.model, t)
         self.scheduler = make_scheduler(self.opt, t)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.epoch = 0  # epochs completed
+        self.batch = 0  # batches done in the current epoch
         self.step = 0  # optimiser steps taken
+        self.saved_step = 0  # the step of the last checkpoint
+        self.skipped = 0  # non-finite steps skipped in all
+        self.bad_in_row = 0
+        self.stop_signal: int | None = None
+        self.running = Running()
         if self.device.type == "cuda":  # the whole dataset on the GPU: batches by index, no copies
             self.data.train = self.data.train.to(self.device)
         self.loader: Loader = TensorLoader(
@@ -133,51 +182,110 @@ class Trainer:
             from .config import load_json
 
             _check_resume_config(load_json(run_dir / CONFIG), cfg)
+            for folder in (run_dir, run_dir / LAST.parent):
+                checkpoint.remove_stale_temporaries(folder)
             meta = checkpoint.load_training_state(run_dir / LAST, self.model, self.opt, self.scheduler)
             self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
+            self.batch, self.skipped = int(meta.get("batch", 0)), int(meta.get("skipped", 0))
+            self.running.load(meta.get("running"), self.device)
+            self.saved_step = self.step
 
     # ---- one epoch ----------------------------------------------------------------------------
 
     def train_epoch(self) -> dict[str, float]:
-        """One pass over the loader; returns per-example averages of every term."""
+        """One pass over the loader (from batch ``self.batch`` when resuming mid-epoch); returns
+        the per-example averages of every term over the epoch."""
         from tqdm import tqdm
 
         self.model.train()
-        self.loader.set_epoch(self.epoch)
-        clip = self.cfg.train.grad_clip
-        sums: torch.Tensor | None = None
-        names: list[str] = []
-        count = 0
+        self.loader.set_epoch(self.epoch, self.batch)
+        every = self.cfg.train.checkpoint_every_steps
         bar = tqdm(
             total=len(self.loader),
+            initial=self.batch,
             desc=f"epoch {self.epoch + 1}/{self.cfg.train.epochs}",
             disable=None if (self.cfg.train.progress and self.is_main) else True,
             leave=False,
             file=sys.stderr,
         )
-        for i, (x, y) in enumerate(self.loader):
+        for x, y in self.loader:
             x = x.to(self.device, non_blocking=True)
             y = None if y is None else y.to(self.device, non_blocking=True)
-            terms = self.model(x, y, step=self.step)
-            self.opt.zero_grad(set_to_none=True)
-            terms.loss.backward()
-            if clip is not None:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-            self.opt.step()
-            self.step += 1
-            items = terms.items()
-            # Accumulate on the device; synchronise only when the progress bar is redrawn.
-            batch = torch.stack([v.detach() for v in items.values()]) * x.shape[0]
-            sums = batch if sums is None else sums + batch
-            names, count = list(items), count + x.shape[0]
-            if bar.disable is False and (i % 25 == 0 or i == len(self.loader) - 1):
-                avg = (sums / count).tolist()
-                bar.set_postfix({k: f"{v:.2f}" for k, v in zip(names, avg)}, refresh=False)
+            self._step(x, y)
+            self.batch += 1
+            if self.stop_signal is not None:
+                self._interrupt()
+            if every and self.step - self.saved_step >= every and self.batch < len(self.loader):
+                self.save_checkpoint()
+            if bar.disable is False and (self.batch % 25 == 0 or self.batch == len(self.loader)):
+                bar.set_postfix({k: f"{v:.2f}" for k, v in self.running.averages().items()}, refresh=False)
             bar.update(1)
         bar.close()
-        if sums is None:
-            return {}
-        return {k: v for k, v in zip(names, (sums / count).tolist())}
+        averages = self.running.averages()
+        self.running = Running()
+        self.batch = 0
+        return averages
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
+        """One optimiser step, or none when the loss or a gradient is not finite."""
+        terms = self.model(x, y, step=self.step)
+        self.opt.zero_grad(set_to_none=True)
+        terms.loss.backward()
+        norm = torch.nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
+        if not bool(torch.isfinite(terms.loss) & torch.isfinite(norm)):
+            self._bad_step()
+            return
+        self.bad_in_row = 0
+        if self.cfg.train.grad_clip is not None:
+            torch.nn.utils.clip_grads_with_norm_(self.params, self.cfg.train.grad_clip, norm)
+        self.opt.step()
+        self.step += 1
+        self.running.add(terms.items(), x.shape[0])
+
+    def _bad_step(self) -> None:
+        """Skip a non-finite step; after ``max_bad_steps`` in a row, stop with the last good checkpoint."""
+        self.opt.zero_grad(set_to_none=True)
+        self.skipped += 1
+        self.bad_in_row += 1
+        if self.bad_in_row >= self.cfg.train.max_bad_steps:
+            kept = f"the last good checkpoint {self.dir / LAST} is kept" if (self.dir / LAST).is_file() else "no checkpoint was written yet"
+            raise TrainingDiverged(
+                f"training stopped: {self.bad_in_row} non-finite losses or gradients in a row at epoch "
+                f"{self.epoch + 1}, batch {self.batch + 1} (step {self.step}); {kept}. "
+                "Lower train.lr, set train.grad_clip, or check the data"
+            )
+
+    def _interrupt(self) -> None:
+        import signal
+
+        name = signal.Signals(self.stop_signal).name if self.stop_signal else "a signal"
+        self.save_checkpoint()
+        raise TrainingInterrupted(
+            f"stopped by {name} in epoch {self.epoch + 1} after batch {self.batch}/{len(self.loader)}; "
+            f"checkpoint saved. Resume with: vaekit train --out {self.dir} --resume"
+        )
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM ask the loop to stop after the current step; a second one stops at once."""
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.stop_signal is not None:
+                raise KeyboardInterrupt
+            self.stop_signal = signum
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
 
     # ---- the run ------------------------------------------------------------------------------
 
@@ -185,22 +293,31 @@ class Trainer:
         """Train up to ``train.epochs``, evaluating, logging and checkpointing as configured."""
         t = self.cfg.train
         writer = _tensorboard(self.dir, t.tensorboard) if self.is_main else None
+        with self._signals():
+            self._fit_epochs(writer)
+        if self.is_main:
+            with run_writes(self.dir, "the final model and pictures"):
+                self.finish()
+            if writer is not None:
+                writer.close()
+        return Run(self.dir, self.cfg, self.model, read_metrics(self.dir))
+
+    def _fit_epochs(self, writer: Any) -> None:
+        t = self.cfg.train
         eval_name, eval_split = self.data.eval_split
         while self.epoch < t.epochs:
             start = time.perf_counter()
+            skipped_before = self.skipped
             train_terms = self.train_epoch()
             seconds = time.perf_counter() - start
-            if any(not math.isfinite(v) for v in train_terms.values()):
-                raise VaekitError(
-                    f"training diverged in epoch {self.epoch + 1}: the loss is not finite; "
-                    "lower --lr or set train.grad_clip"
-                )
             self.epoch += 1
             lr = self.opt.param_groups[0]["lr"]
             if self.scheduler is not None:
                 self.scheduler.step()
             row: dict[str, Any] = {"epoch": self.epoch, "step": self.step, "seconds": round(seconds, 3), "lr": lr}
             row.update({f"train_{k}": v for k, v in train_terms.items()})
+            if self.skipped > skipped_before:
+                row["skipped_steps"] = self.skipped - skipped_before
             last = self.epoch == t.epochs
             if (t.eval_every and self.epoch % t.eval_every == 0) or last:
                 ev = elbo(self.model, eval_split, batch_size=t.eval_batch_size, seed=t.seed)
@@ -208,16 +325,17 @@ class Trainer:
             if self.is_main:
                 self._write_metrics(row, writer)
                 self.log(_format_row(row, t.epochs))
+                if t.plot_every and self.epoch % t.plot_every == 0:  # pictures to watch progress by
+                    from .viz.progress import progress_pictures
+
+                    progress_pictures(self.model, self.data, self.dir / "progress", self.epoch, t.seed)
                 if self.epoch % t.checkpoint_every == 0 or last:
                     self.save_checkpoint()
-        if self.is_main:
-            self.finish()
-            if writer is not None:
-                writer.close()
-        return Run(self.dir, self.cfg, self.model, read_metrics(self.dir))
+            if self.stop_signal is not None:
+                self._interrupt()
 
     def _write_metrics(self, row: dict[str, Any], writer: Any) -> None:
-        with open(self.dir / METRICS, "a") as f:
+        with run_writes(self.dir, METRICS), open(self.dir / METRICS, "a") as f:
             f.write(json.dumps(row) + "\n")
         if writer is not None:
             for key, value in row.items():
@@ -225,13 +343,20 @@ class Trainer:
                     writer.add_scalar(key.replace("_", "/", 1), value, self.epoch)
 
     def save_checkpoint(self) -> None:
+        """The resumable state, mid-epoch included: position, running sums, counters."""
+        if not self.is_main:
+            return
         meta = model_meta(self.cfg, self.model, self.epoch, self.step)
-        checkpoint.save_training_state(self.dir / LAST, self.model, self.opt, self.scheduler, meta)
+        meta.update(batch=self.batch, running=self.running.state(), skipped=self.skipped)
+        with run_writes(self.dir, "a checkpoint"):
+            checkpoint.save_training_state(self.dir / LAST, self.model, self.opt, self.scheduler, meta)
+        self.saved_step = self.step
 
     def finish(self) -> None:
-        """Final weights and the two pictures every run shows."""
+        """Final weights, the two pictures every run shows, and plots/curves.png (+ manifold.png if d = 2)."""
         from .viz import save_grid
         from .viz.grid import reconstruction_pairs
+        from .viz.progress import final_pictures
 
         self.model.after_fit(self.data.train)
         checkpoint.save_model(self.dir / MODEL, self.model, model_meta(self.cfg, self.model, self.epoch, self.step))
@@ -242,6 +367,7 @@ class Trainer:
         _, split = self.data.eval_split
         x = split.x[:32].to(self.device)
         save_grid(reconstruction_pairs(x, self.model.reconstruct(x)), self.dir / "reconstructions.png", nrow=8)
+        final_pictures(self.model, self.data, read_metrics(self.dir), self.dir / "plots", self.cfg.train.seed)
 
 
 def _format_row(row: dict[str, Any], epochs: int) -> str:
@@ -273,14 +399,15 @@ def train(
     check_run_dir(path, resume=resume, overwrite=overwrite)
     # Data and model are built before anything is written: a bad input leaves no half-made run.
     trainer = Trainer(config, path, resume=resume, log=log)
-    if not resume:
-        if overwrite:
-            clear_run_dir(path)
-        path.mkdir(parents=True, exist_ok=True)
-        checkpoint.atomic_write_text(path / CONFIG, config.to_json())
-        (path / METRICS).unlink(missing_ok=True)
-    else:
-        _truncate_metrics(path, trainer.epoch)
+    with run_writes(path, "the run folder"):
+        if not resume:
+            if overwrite:
+                clear_run_dir(path)
+            path.mkdir(parents=True, exist_ok=True)
+            checkpoint.atomic_write_text(path / CONFIG, config.to_json())
+            (path / METRICS).unlink(missing_ok=True)
+        else:
+            _truncate_metrics(path, trainer.epoch)
     return trainer.fit()
 
 

@@ -3,7 +3,7 @@
 The whole split lives in one float32 tensor ``(N, C, H, W)`` (images) or ``(N, D)`` (vectors) with
 values in [0, 1]. A batch is ``x[idx]`` for a slice of a seeded permutation: no per-sample Python,
 no collate. A loader is anything with ``__iter__`` yielding ``(x, y)``, ``__len__`` (batches per
-epoch) and ``set_epoch(epoch)``; the trainer needs nothing else, so a streaming loader or a
+epoch) and ``set_epoch(epoch, start_batch)``; the trainer needs nothing else, so a streaming loader or a
 distributed shard can replace :class:`TensorLoader` without touching it.
 """
 
@@ -66,7 +66,7 @@ class Loader(Protocol):
 
     def __len__(self) -> int: ...
 
-    def set_epoch(self, epoch: int) -> None: ...
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None: ...
 
 
 def to_unit_float(x: np.ndarray, where: str) -> np.ndarray:
@@ -140,9 +140,11 @@ class TensorLoader:
         self.drop_last = drop_last
         self.rank, self.world = rank, world
         self.epoch = 0
+        self.start_batch = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Iterate epoch ``epoch`` from batch ``start_batch`` on (resuming in the middle of an epoch)."""
+        self.epoch, self.start_batch = epoch, start_batch
 
     def _indices(self) -> Tensor:
         n = len(self.split)
@@ -162,12 +164,12 @@ class TensorLoader:
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor | None]]:
         idx = self._indices()
         x_all, y_all = self.split.x, self.split.y
-        g = None
-        if self.dynamic:  # a fresh Bernoulli draw of every image each epoch (Salakhutdinov & Murray)
-            g = epoch_generator(self.seed + 7919, self.epoch, x_all.device)
-        for b in range(len(self)):
+        for b in range(self.start_batch, len(self)):
             i = idx[b * self.batch_size : (b + 1) * self.batch_size]
             x = x_all.index_select(0, i)
-            if g is not None:
+            if self.dynamic:
+                # A fresh Bernoulli draw of every image each epoch (Salakhutdinov & Murray 2008),
+                # seeded per batch so that iteration can resume at any batch with no saved state.
+                g = epoch_generator(self.seed + 7919, self.epoch * 1_000_003 + b, x_all.device)
                 x = torch.bernoulli(x, generator=g)
             yield x, (None if y_all is None else y_all.index_select(0, i))

@@ -89,6 +89,10 @@ class Model(nn.Module):
     def after_fit(self, train: Any) -> None:
         """Called once when training ends, with the training split (e.g. to fit a code density)."""
 
+    def check_data(self, data: Any) -> None:
+        """Called by the trainer before training with the :class:`~vaekit.data.Data`: raise a
+        :class:`~vaekit.errors.VaekitError` when the model cannot use it (e.g. no labels)."""
+
 
 M = TypeVar("M", bound=type[Model])
 MODELS: dict[str, type[Model]] = {}

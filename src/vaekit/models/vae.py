@@ -1,7 +1,8 @@
 """The VAE of Kingma & Welling (2014): Gaussian encoder, any likelihood, a prior, the SGVB bound.
 
-Variants override one hook — ``kl_term`` (estimator, free bits), ``kl_weight`` (beta, warm-up),
-``make_prior`` (VampPrior, mixtures) — and never ``forward``.
+Variants override one hook — ``kl_term`` (estimator), ``kl_weight`` (beta, warm-up),
+``kl_penalty`` (capacity, free bits), ``make_prior`` (VampPrior, mixtures), ``bound`` (IWAE) —
+and never ``forward``.
 """
 
 from __future__ import annotations
@@ -58,11 +59,39 @@ class VAE(Model):
     ) -> Terms:
         """The negative ELBO and its parts for a batch x (B, *S), with L posterior samples."""
         q = self.posterior(x)
-        z = q.rsample(samples or self.cfg.samples)  # (L, B, D)
+        z = q.rsample(samples or self.default_samples)  # (L, B, D)
+        terms = self.bound(x, q, z, step)
+        return terms.mean() if reduce else terms
+
+    @property
+    def default_samples(self) -> int:
+        """L when the caller gives none: ``model.samples`` (IWAE: its k)."""
+        return self.cfg.samples
+
+    def bound(self, x: Tensor, q: DiagonalGaussian, z: Tensor, step: int) -> Terms:
+        """Per-example terms (B,) of the objective from x (B, *S), q(z|x) and its samples z (L, B, D).
+
+        The (beta-weighted) negative ELBO here; IWAE overrides it with the k-sample bound.
+        """
         recon = -self.likelihood.log_prob(self.decode_params(z), x).mean(0)  # (B,)
         kl = self.kl_term(q, z)  # (B,)
-        terms = Terms(loss=recon + self.kl_weight(step) * kl, recon=recon, kl=kl)
-        return terms.mean() if reduce else terms
+        return Terms(loss=recon + self.kl_penalty(kl, q, z, step), recon=recon, kl=kl)
+
+    def kl_penalty(self, kl: Tensor, q: DiagonalGaussian, z: Tensor, step: int) -> Tensor:
+        """The KL part of the loss per example (B,): ``kl_weight(step) * kl`` here; capacity
+        control and free bits replace it, so ``kl`` itself always reports the true KL."""
+        return self.kl_weight(step) * kl
+
+    def log_weights(self, x: Tensor, y: Tensor | None, k: int) -> Tensor:
+        """Importance log-weights log p(x, z_i) - log q(z_i|x), z_i ~ q(z|x), i = 1..k: (k, B).
+
+        What ``vaekit.evaluate`` turns into the importance-sampled log p(x) (Burda et al. 2015,
+        eq. 8). Variants with another prior, posterior or conditioning override this one method.
+        """
+        q = self.posterior(x)
+        z = q.rsample(k)  # (k, B, D)
+        log_px_z = self.likelihood.log_prob(self.decode_params(z), x)  # (k, B)
+        return log_px_z + self.prior.log_prob(z) - q.log_prob(z)
 
     # ---- using it ---------------------------------------------------------------------------
 

@@ -1,0 +1,260 @@
+"""Importance-sampled log-likelihood log p(x), and what the number means.
+
+The estimator (Burda et al. 2015, "Importance weighted autoencoders", eq. 8; Rezende et al. 2014,
+appendix E) with the encoder's posterior as the proposal:
+
+    log p(x) ~= log (1/k) sum_i w_i,   w_i = p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x).
+
+It is a stochastic lower bound whose bias shrinks as k grows (the ELBO is k = 1). The model supplies
+the log-weights through its ``log_weights(x, y, k) -> (k, B)`` method, so variants with other
+priors, posteriors or conditioning plug in without touching this file. Images and samples are
+batched together: a batch of B images takes k samples in chunks of ``kc`` (at most ``max_elements``
+decoder outputs per chunk, bounding memory), and the logsumexp is accumulated across chunks in
+float64, so the result does not depend on the chunking.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data import Split
+from ..distributions import Bernoulli, Gaussian, LearnedGaussian, Likelihood
+from ..errors import VaekitError
+
+
+@dataclass
+class NLLResult:
+    """The importance-sampled negative log-likelihood of a split, in nats per datapoint."""
+
+    nll: float  # -mean_n log p^(x_n)
+    se: float  # std_n(log p^(x_n)) / sqrt(N): the standard error over the test images
+    mc_se: float  # delta-method Monte-Carlo SE of the mean: sqrt(sum_n Var(w_n)/(k mean(w_n)^2)) / N
+    ess: float  # mean effective sample size (sum w)^2 / sum w^2, out of k
+    k: int
+    n: int
+    per_example: Tensor = field(repr=False)  # (N,) float64 log p^(x_n)
+
+
+def logmeanexp_chunks(chunks: Iterator[Tensor], k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Stream (kc, B) log-weight chunks; return log mean w, log mean w^2 and the ESS, each (B,)."""
+    acc = acc2 = None
+    for lw in chunks:
+        lw = lw.double()
+        s1, s2 = torch.logsumexp(lw, 0), torch.logsumexp(2 * lw, 0)  # (B,)
+        acc = s1 if acc is None else torch.logaddexp(acc, s1)
+        acc2 = s2 if acc2 is None else torch.logaddexp(acc2, s2)
+    assert acc is not None and acc2 is not None, "k must be at least 1"
+    ess = torch.exp(2 * acc - acc2)  # (sum w)^2 / sum w^2
+    return acc - math.log(k), acc2 - math.log(k), ess
+
+
+@torch.no_grad()
+def importance_sampled_nll(
+    model: nn.Module,
+    split: Split,
+    *,
+    k: int = 1000,
+    batch_size: int = 100,
+    max_elements: int = 1 << 20,
+    seed: int = 0,
+    progress: bool = True,
+) -> NLLResult:
+    """-log p(x) estimated with k importance samples per datapoint, averaged over ``split``.
+
+    ``batch_size`` images share each decoder call with ``kc = max_elements // (B * D_x)`` of their
+    samples (at least 1), so memory stays bounded whatever k is. The RNG is forked and seeded.
+    """
+    if not hasattr(model, "log_weights"):
+        raise VaekitError(
+            f"model '{getattr(model, 'name', type(model).__name__)}' has no density p(x) (no "
+            "log_weights method): the importance-sampled NLL needs a VAE-like model; use --k 0"
+        )
+    if k < 1 or batch_size < 1:
+        raise VaekitError(f"--k and --batch-size must be at least 1 (got k={k}, batch size={batch_size})")
+    from tqdm import tqdm
+
+    device = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    n, per_elem = len(split), max(1, split.x[0].numel())
+    logp, logm2, ess = [], [], []
+    bar = tqdm(total=n * k, desc=f"IS NLL (k={k})", unit="x*z", unit_scale=True,
+               disable=None if progress else True,
+               leave=False, file=sys.stderr)
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), fast_bernoulli(model):
+            torch.manual_seed(seed)
+            for start in range(0, n, batch_size):
+                x = split.x[start : start + batch_size].to(device)  # (B, *S)
+                y = None if split.y is None else split.y[start : start + batch_size].to(device)
+                b = x.shape[0]
+                kc = max(1, min(k, max_elements // (b * per_elem)))
+
+                def chunks() -> Iterator[Tensor]:
+                    for c in range(0, k, kc):
+                        lw = model.log_weights(x, y, min(kc, k - c))  # (kc, B)
+                        bar.update(lw.shape[0] * b)
+                        yield lw
+
+                lp, lm2, e = logmeanexp_chunks(chunks(), k)
+                logp.append(lp.cpu())
+                logm2.append(lm2.cpu())
+                ess.append(e.cpu())
+    finally:
+        bar.close()
+        model.train(was)
+    lp, lm2 = torch.cat(logp), torch.cat(logm2)  # (N,)
+    # The delta method: Var(log mean w) ~= Var(w) / (k E[w]^2) = (E[w^2]/E[w]^2 - 1) / k per image.
+    rel_var = torch.expm1(lm2 - 2 * lp).clamp_min(0) / k  # (N,)
+    se = float(lp.std(unbiased=True) / math.sqrt(n)) if n > 1 else float("nan")
+    return NLLResult(
+        nll=float(-lp.mean()),
+        se=se,
+        mc_se=float(rel_var.sum().sqrt() / n),
+        ess=float(torch.cat(ess).mean()),
+        k=k,
+        n=n,
+        per_example=lp,
+    )
+
+
+class FastBernoulli(Bernoulli):
+    """The same log p(x|z) as :class:`Bernoulli`, for evaluation without gradients.
+
+    BCE-with-logits evaluates softplus(l) - x l through log-sigmoid with two exps and a log per
+    pixel (~45% of the IS-NLL time of the 784-400-20 MLP); x l - softplus(l) computes the same
+    value (softplus is stable; threshold 20 errs by < 3e-9 per pixel) in ~40% of that time.
+    """
+
+    def log_prob(self, out: Tensor, x: Tensor) -> Tensor:
+        return self._sum(out * x) - self._sum(F.softplus(out))  # (..., B)
+
+
+@contextmanager
+def fast_bernoulli(model: nn.Module) -> Iterator[None]:
+    """Temporarily give a model with exactly a :class:`Bernoulli` likelihood the faster form."""
+    base = getattr(model, "likelihood", None)
+    if type(base) is not Bernoulli:  # subclasses (other Bernoulli-like likelihoods) keep their own
+        yield
+        return
+    model.likelihood = FastBernoulli(base.event_dims)
+    try:
+        yield
+    finally:
+        model.likelihood = base
+
+
+# ---------------------------------------------------------------------------------------------
+# The 8-bit discretized Gaussian (Salimans et al. 2017, PixelCNN++, sec. 2.1)
+
+
+def log_discretized_gaussian(x: Tensor, mu: Tensor, sigma: Tensor, bins: int = 256) -> Tensor:
+    """log P(pixel bin of x) under N(mu, sigma^2), elementwise.
+
+    Pixels are stored as j / (bins - 1), j = 0..bins-1 (uint8 / 255); the bin of j is
+    [x - h, x + h] with h = 1 / (2 (bins - 1)) (PixelCNN++'s +-1/255 on its [-1, 1] scale), and the
+    edge bins extend to -inf (j = 0) and +inf (j = bins - 1), so the masses sum to exactly 1.
+    """
+    h = 0.5 / (bins - 1)
+    lo, hi = (x - h - mu) / sigma, (x + h - mu) / sigma  # standardised bin edges
+    lo = torch.where(x < h, torch.full_like(lo, -math.inf), lo)  # first bin: (-inf, x + h]
+    hi = torch.where(x > 1 - h, torch.full_like(hi, math.inf), hi)  # last bin: [x - h, +inf)
+    # P = Phi(hi) - Phi(lo). log Phi is accurate only in the lower tail, so for bins right of the
+    # mean use the mirror image Phi(-lo) - Phi(-hi) (an edge bin at -inf is never mirrored).
+    flip = (lo + hi) > 0
+    a, b = torch.where(flip, -hi, lo), torch.where(flip, -lo, hi)
+    la, lb = torch.special.log_ndtr(a), torch.special.log_ndtr(b)
+    # log(Phi(b) - Phi(a)) = log Phi(b) + log(1 - exp(log Phi(a) - log Phi(b)))
+    return lb + torch.log(-torch.expm1((la - lb).clamp_max(-1e-30)))
+
+
+class DiscretizedGaussian(Likelihood):
+    """Wraps a Gaussian likelihood: log p(x|z) = sum over pixels of log P(8-bit bin of x | z)."""
+
+    def __init__(self, base: Likelihood, bins: int = 256) -> None:
+        super().__init__(base.event_dims)
+        self.base, self.bins, self.channels = base, bins, base.channels
+
+    def params(self, out: Tensor) -> tuple[Tensor, Tensor]:
+        if isinstance(self.base, LearnedGaussian):
+            return self.base._params(out)
+        assert isinstance(self.base, Gaussian)
+        return out, torch.full_like(out, math.exp(self.base.log_sigma))
+
+    def log_prob(self, out: Tensor, x: Tensor) -> Tensor:
+        mu, sigma = self.params(out)
+        return self._sum(log_discretized_gaussian(x.expand_as(mu), mu, sigma, self.bins))
+
+    def mean(self, out: Tensor) -> Tensor:
+        return self.base.mean(out)
+
+    @property
+    def kind(self) -> str:
+        return "mass"
+
+
+@contextmanager
+def discretized(model: nn.Module, bins: int = 256) -> Iterator[None]:
+    """Temporarily replace a Gaussian ``model.likelihood`` by its 8-bit discretized version."""
+    base = model.likelihood
+    if not isinstance(base, (Gaussian, LearnedGaussian)):
+        raise VaekitError(
+            f"--discretized needs a Gaussian likelihood, but this model's is {type(base).__name__}; "
+            "drop the flag"
+        )
+    model.likelihood = DiscretizedGaussian(base, bins)
+    try:
+        yield
+    finally:
+        model.likelihood = base
+
+
+def check_quantized(x: Tensor, bins: int = 256) -> None:
+    """The discretized likelihood is only meaningful for pixels j / (bins - 1)."""
+    j = x * (bins - 1)
+    if not torch.allclose(j, j.round(), atol=1e-3):
+        raise VaekitError(
+            f"--discretized: the data are not {bins}-level pixels (x * {bins - 1} is not whole); "
+            "evaluate the continuous density instead"
+        )
+
+
+def is_binary(x: Tensor) -> bool:
+    return bool(((x == 0) | (x == 1)).all())
+
+
+def meaning(likelihood: Likelihood, x: Tensor, discretize: bool = False) -> dict[str, Any]:
+    """What -log p(x) means for this likelihood and these data: a kind and a one-line label."""
+    if isinstance(likelihood, Bernoulli):
+        if is_binary(x):
+            return {"kind": "nll", "label": "NLL in nats (binary data, Bernoulli): comparable to papers"}
+        return {"kind": "bce", "label": "BCE loss on continuous pixels, not a likelihood; "
+                "not comparable to published NLLs (binarize the data for that)"}
+    if discretize:
+        return {"kind": "discretized", "label": "NLL in nats of 8-bit pixels (discretized Gaussian); "
+                "bits/dim = nats / (D ln 2)"}
+    return {"kind": "density", "label": "negative log-density in nats (continuous data): depends on the "
+            "pixel scale, not comparable to discrete NLLs; use --discretized for bits/dim"}
+
+
+__all__ = [
+    "DiscretizedGaussian",
+    "FastBernoulli",
+    "NLLResult",
+    "check_quantized",
+    "discretized",
+    "fast_bernoulli",
+    "importance_sampled_nll",
+    "is_binary",
+    "log_discretized_gaussian",
+    "logmeanexp_chunks",
+    "meaning",
+]

@@ -1,0 +1,277 @@
+"""The named plots of a run, and which of them apply to a given model and data.
+
+``make_plots(ctx, names, out_dir, opts)`` writes ``<out_dir>/<name>.png`` for each name and says
+why any plot was skipped (a plain autoencoder has no KL; vector data has no pictures; a 1-D latent
+has no plane). The CLI's ``vaekit plot``, the trainer's end-of-run pictures and the HTML report
+all go through here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import torch
+from torch import Tensor
+
+from ..data import Data, Split
+from ..errors import VaekitError
+from ..models import Model
+from . import latent as L
+from . import plots as P
+from .grid import reconstruction_pairs, save_grid
+
+
+@dataclass
+class PlotOptions:
+    """Knobs of ``vaekit plot``; the defaults make every plot sensible for MNIST-sized data."""
+
+    temperature: float = 1.0  # samples: scale of the prior draws
+    n: int = 64  # samples: how many
+    steps: int | None = None  # manifold: tiles per axis (default 20); interpolation/traversal: steps (10)
+    range: float = 2.0  # manifold/traversal span [-range, range] (prior scale, or code std for AEs)
+    dims: tuple[int, int] | None = None  # manifold plane: two latent dims; None = z itself or PCA
+    traverse: list[int] | None = None  # traversal: which dims (default: up to 10 most informative)
+    method: Literal["pca", "tsne"] = "pca"  # scatter for d > 2
+    pair: tuple[int, int] = (0, 1)  # interpolation: indices of the two images in the split
+    index: int = 0  # traversal: the image whose code is held fixed
+    max_points: int = 5000  # scatter/histogram: at most this many examples (t-SNE: 2000)
+    seed: int = 0
+
+
+@dataclass
+class PlotContext:
+    """What plots are drawn from: a model in eval mode, its data, and the run's metrics rows."""
+
+    model: Model
+    data: Data
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    _codes: Tensor | None = None
+
+    @property
+    def split(self) -> tuple[str, Split]:
+        """The test split when there is one, else validation, else training data."""
+        return ("test", self.data.test) if self.data.test is not None else self.data.eval_split
+
+    def codes(self, limit: int) -> Tensor:
+        """Codes of the first ``limit`` examples of :attr:`split` (cached)."""
+        if self._codes is None or len(self._codes) < min(limit, len(self.split[1])):
+            self._codes = L.encode_all(self.model, self.split[1].x[:limit])
+        return self._codes[:limit]
+
+
+class Skip(Exception):
+    """This plot does not apply to this model or data; the message says why."""
+
+
+def _is_image(ctx: PlotContext) -> None:
+    shape = ctx.data.shape
+    if len(shape) == 1 and int(shape[0] ** 0.5) ** 2 != shape[0]:
+        raise Skip(f"the data are vectors of length {shape[0]}, not images")
+
+
+def _frame(ctx: PlotContext, opts: PlotOptions) -> tuple[Tensor, Tensor, Tensor, list[str]]:
+    """Where to look in latent space: (center (D,), basis (2, D), scale (2,), axis labels).
+
+    Under a N(0, I) prior the plane goes through the origin and spans ``range`` prior standard
+    deviations; for other models it goes through the codes' mean and spans ``range`` standard
+    deviations of the codes along each axis, so the picture covers where the data actually are.
+    """
+    d = ctx.model.latent_dim
+    if opts.dims is not None:
+        basis = L.axis_basis(opts.dims, d)
+        labels = [f"z[{opts.dims[0]}]", f"z[{opts.dims[1]}]"]
+    elif d == 2:
+        basis, labels = torch.eye(2), ["z[0]", "z[1]"]
+    else:
+        _, basis = L.principal_directions(ctx.codes(opts.max_points))
+        labels = ["z · PC 1 (test codes)", "z · PC 2 (test codes)"]
+    if L.has_standard_prior(ctx.model):
+        return torch.zeros(d), basis, torch.ones(2), labels
+    codes = ctx.codes(opts.max_points)
+    proj = codes @ basis.T
+    return codes.mean(0), basis, proj.std(0).clamp_min(1e-6), labels
+
+
+def samples(ctx: PlotContext, opts: PlotOptions, path: Path) -> Path:
+    _is_image(ctx)
+    with torch.random.fork_rng():
+        torch.manual_seed(opts.seed)
+        x = ctx.model.sample(opts.n, opts.temperature)
+    return save_grid(x, path, nrow=8)
+
+
+def reconstructions(ctx: PlotContext, opts: PlotOptions, path: Path) -> Path:
+    _is_image(ctx)
+    x = ctx.split[1].x[:32]
+    if len(x) < 8:
+        raise Skip(f"the {ctx.split[0]} split has {len(x)} images; reconstructions show rows of 8")
+    recon = L.decode_all(ctx.model, L.encode_all(ctx.model, x))
+    return save_grid(reconstruction_pairs(x, recon), path, nrow=8)
+
+
+def curves(ctx: PlotContext, opts: PlotOptions, path: Path) -> Path:
+    if not ctx.metrics:
+        raise Skip("metrics.jsonl has no rows yet")
+    has_kl = L.has_posterior(ctx.model)
+    return P.plot_curves(ctx.metrics, path, ("loss", "recon", "kl") if has_kl else ("loss", "recon"))
+
+
+def manifold(ctx: PlotContext, opts: PlotOptions, path: Path) -> Path:
+    _is_image(ctx)
+    if ctx.model.latent_dim < 2:
+        raise Skip("the latent space is 1-D; see the traversal plot")
+    center, basis, scale, labels = _frame(ctx, opts)
+    # Split the center into its in-plane coordinates (the axes' values) and the rest (held fixed).
+    coord = basis @ center
+    rest = center - coord @ basis
+    steps = opts.steps or 20
+    xs = coord[0] + opts.range * scale[0] * L.linspace(-1, 1, steps)
+    ys = coord[1] + opts.range * scale[1] * L.linspace(-1, 1, steps)
+    _, images = L.manifold(ctx.model, rest, basis, xs, ys)
+    where = "other dims at 0" if L.has_standard_prior(ctx.model) and ctx.model.latent_dim > 2 else ""
+    title = f"decoded latent grid, {steps}x{steps}" + (f" ({where})" if where else "")
+    return P.plot_manifold(xs, ys, images, path, (labels[0], labels[1]), title)
+
+
+def scatter(ctx: PlotContext, opts: PlotOptions, path: Path) -> Path:
+    name, split = ctx.split
+    limit = min(opts.max_points, 2000) if opts.method == "tsne" else opts.max_points
+    codes = ctx.codes(limit)
+    pts, stem = L.project_2d(codes, opts.method if ctx.model.latent_dim > 2 else "pca", opts.seed)
+    labels = None if split.y is None else split.y[: len(codes)].numpy()
+    how = {"z": "codes", "PC": "codes, PCA", "t-SNE": "codes, t-SNE"}[stem]
+    title = f"{name} set: {len(codes)} posterior means ({how})" if L.has_posterior(ctx.model) else \
+        f"{name} set: {len(codes)} codes ({how})"
+    return P.plot_scatter(pts, labels, ctx.data.classes, path, stem, title)
+
+
+def interpolation(ctx: PlotContext, opts: PlotOptions, path: Path) -> Path:
+    _is_image(ctx)
+    name, split = ctx.split
+    i, j = opts.pair
+    for k in (i, j):
+        if not 0 <= k < len(split):
+            raise VaekitError(f"--pair: image {k} does not exist (the {name} split has {len(split)})")
+    x = split.x[[i, j]]
+    z0, z1 = L.encode_all(ctx.model, x)
+    center = _frame(ctx, opts)[0]
+    steps = opts.steps or 10
+    ts = L.linspace(0, 1, steps) if steps > 1 else torch.tensor([0.0, 1.0])
+    paths = torch.stack([L.lerp(z0, z1, ts), L.slerp(z0 - center, z1 - center, ts) + center])
+    dec = L.decode_all(ctx.model, paths.reshape(-1, paths.shape[-1])).view(2, len(ts), *x.shape[1:])
+    ends = x.view(1, 2, *x.shape[1:]).expand(2, 2, *x.shape[1:])
+    tiles = torch.cat([ends[:, :1], dec, ends[:, 1:]], dim=1)
+    cols = ["x_a"] + [L.nice(float(t)) for t in ts] + ["x_b"]
+    return P.plot_strips(tiles, path, ["linear", "slerp"], f"{name} images #{i} -> #{j}: decoded paths", cols)
+
+
+def traversal(ctx: PlotContext, opts: PlotOptions, path: Path) -> Path:
+    _is_image(ctx)
+    name, split = ctx.split
+    if not 0 <= opts.index < len(split):
+        raise VaekitError(f"--index: image {opts.index} does not exist (the {name} split has {len(split)})")
+    d = ctx.model.latent_dim
+    if opts.traverse:
+        dims = list(opts.traverse)
+        for k in dims:
+            if not 0 <= k < d:
+                raise VaekitError(f"--traverse: latent dimension {k} does not exist (the model has {d})")
+    else:  # the most informative dims: highest KL (VAEs) or code variance (others)
+        score = L.kl_per_dim(ctx.model, split.x[:1000]) if L.has_posterior(ctx.model) else ctx.codes(1000).var(0)
+        dims = sorted(score.argsort(descending=True)[:10].tolist())
+    x = split.x[opts.index : opts.index + 1]
+    base = L.encode_all(ctx.model, x)[0]
+    prior = L.has_standard_prior(ctx.model)
+    codes = ctx.codes(opts.max_points)
+    steps = opts.steps or 10
+    rows = []
+    for k in dims:  # each row spans its own dim: +-range prior sd, or +-range code sd around the mean
+        mid, sd = (0.0, 1.0) if prior else (float(codes[:, k].mean()), float(codes[:, k].std().clamp_min(1e-6)))
+        values = mid + opts.range * sd * L.linspace(-1, 1, steps)
+        rows.append(L.traversal_codes(base, [k], values))
+    z = torch.cat(rows)  # (len(dims), steps, D)
+    dec = L.decode_all(ctx.model, z.reshape(-1, d)).view(len(dims), steps, *x.shape[1:])
+    tiles = torch.cat([x.expand(len(dims), *x.shape[1:]).unsqueeze(1), dec], dim=1)
+    cols = ["x"] + ([f"{L.nice(-opts.range)}σ"] + [""] * (steps - 2) + [f"+{L.nice(opts.range)}σ"]
+                    if steps > 1 else ["0"])
+    title = f"{name} image #{opts.index}: one latent dimension varied, the others at its code"
+    return P.plot_strips(tiles, path, [f"z[{k}]" for k in dims], title, cols)
+
+
+def kl(ctx: PlotContext, opts: PlotOptions, path: Path) -> Path:
+    if not L.has_posterior(ctx.model):
+        raise Skip(f"the '{ctx.model.name}' model has no posterior q(z|x), so no KL term")
+    if not L.has_standard_prior(ctx.model):
+        raise Skip("the prior is not N(0, I): the KL does not split into per-dimension terms")
+    return P.plot_kl_dims(L.kl_per_dim(ctx.model, ctx.split[1].x[: opts.max_points]), path)
+
+
+def histogram(ctx: PlotContext, opts: PlotOptions, path: Path) -> Path:
+    _is_image(ctx)
+    name, split = ctx.split
+    n = min(opts.max_points, len(split))
+    y = None if split.y is None else split.y[:n]
+    losses = L.per_example_loss(ctx.model, split.x[:n], y, seed=opts.seed)
+    what = "negative ELBO [nats]" if L.has_posterior(ctx.model) else "loss (reconstruction error)"
+    return P.plot_loss_histogram(losses, split.x[:n], path, f"{name} {what}")
+
+
+PlotFn = Callable[[PlotContext, PlotOptions, Path], Path]
+
+PLOTS: dict[str, tuple[PlotFn, str]] = {
+    "samples": (samples, "decoded draws from the prior (--temperature, -n)"),
+    "reconstructions": (reconstructions, "originals above their reconstructions"),
+    "curves": (curves, "loss, reconstruction and KL per epoch, train and held out"),
+    "manifold": (manifold, "decoded grid over a latent plane (--range, --steps, --dims)"),
+    "scatter": (scatter, "codes of the test set coloured by label (--method pca|tsne)"),
+    "interpolation": (interpolation, "linear and spherical paths between two images (--pair)"),
+    "traversal": (traversal, "one latent dimension varied at a time (--index, --traverse)"),
+    "kl": (kl, "KL per latent dimension: posterior collapse at a glance"),
+    "histogram": (histogram, "per-image negative ELBO with the most/least typical images"),
+}
+
+
+@dataclass
+class Outcome:
+    """One plot's result: the file written, or why it was skipped."""
+
+    name: str
+    path: Path | None
+    note: str = ""
+
+
+def make_plots(ctx: PlotContext, names: list[str] | None, out_dir: str | Path,
+               opts: PlotOptions | None = None, suffix: str = "") -> list[Outcome]:
+    """Write ``out_dir/<name><suffix>.png`` for each name (default: all); skipped plots carry a note."""
+    opts = opts or PlotOptions()
+    unknown = [n for n in names or [] if n not in PLOTS]
+    if unknown:
+        raise VaekitError(f"unknown plot '{unknown[0]}' (choose from: {', '.join(PLOTS)})")
+    if (opts.steps is not None and opts.steps < 1) or opts.range <= 0 or opts.n < 1 or opts.temperature < 0:
+        raise VaekitError("--steps and -n must be at least 1, --range > 0 and --temperature >= 0")
+    was = ctx.model.training
+    ctx.model.eval()
+    out = []
+    try:
+        for name in names or list(PLOTS):
+            try:
+                out.append(Outcome(name, PLOTS[name][0](ctx, opts, Path(out_dir) / f"{name}{suffix}.png")))
+            except Skip as why:
+                out.append(Outcome(name, None, str(why)))
+    finally:
+        ctx.model.train(was)
+    return out
+
+
+def open_context(run_dir: str | Path, device: str = "cpu") -> PlotContext:
+    """Load a run folder's model, metrics and data (as its config describes them) for plotting."""
+    from ..data import open_data
+    from ..run import load_run
+
+    run = load_run(run_dir, device)
+    return PlotContext(run.model, open_data(run.config.data), run.metrics)
+
+
+__all__ = ["PLOTS", "open_context", "Outcome", "PlotContext", "PlotOptions", "make_plots"]
