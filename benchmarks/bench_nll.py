@@ -15,8 +15,10 @@ samples each, one after the other (never concurrently), with the same thread cou
 Throughput = images x samples / seconds, by wall clock and by the process's CPU time (CPU time is
 the fairer number on a shared machine). The NLL values should agree within Monte-Carlo noise.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_nll.py --images 20 --k 200 --epochs 1 --limit 2000 --threads 1  # smoke
-    python benchmarks/bench_nll.py --threads 1 --out benchmarks/results/nll.json                               # real
+    # smoke (seconds):
+    OMP_NUM_THREADS=1 python benchmarks/bench_nll.py --images 20 --k 200 --epochs 1 --limit 2000 --threads 1
+    # real (10 training epochs, 1000 images x k=1000):
+    python benchmarks/bench_nll.py --threads 1 --out benchmarks/results/nll.json
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ import torch
 from _common import HERE, VENV_ROOT, ensure_venv, load_mnist, print_table, ratio, run_child, write_json
 
 PYTHAE_INSTALL = ["torch==2.13.0", "pythae"]
-DEFAULT_VENV = Path("/tmp/bench/venv-pythae") if Path("/tmp/bench/venv-pythae").exists() else VENV_ROOT / "pythae"
+SHARED_VENV = Path("/tmp/bench/venv-pythae")  # where this machine keeps it; else the scripts' default
+DEFAULT_VENV = SHARED_VENV if SHARED_VENV.exists() else VENV_ROOT / "pythae"
 
 
 def trained_model(run: str | None, epochs: int, limit: int | None, threads: int, seed: int, tmp: Path):
@@ -86,7 +89,8 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=1000, help="first N MNIST test images to evaluate")
     ap.add_argument("--k", type=int, default=1000, help="importance samples per image")
     ap.add_argument("--batch-size", type=int, default=100, help="vaekit: images per batch")
-    ap.add_argument("--pythae-batch", type=int, default=100, help="pythae: samples per inner step (its default)")
+    ap.add_argument("--pythae-batch", type=int, default=100,
+                    help="pythae: samples per inner step (its default)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-pythae", action="store_true")
@@ -98,7 +102,8 @@ def main() -> None:
         raise SystemExit(f"--k must be a multiple of --pythae-batch {sb}: pythae rounds k down to one")
     torch.set_num_threads(args.threads)
     d = load_mnist()
-    x = torch.from_numpy(d["x_test"][: args.images].astype(np.float32) / np.float32(255))[:, None]  # (N, 1, 28, 28)
+    pixels = d["x_test"][: args.images].astype(np.float32) / np.float32(255)
+    x = torch.from_numpy(pixels)[:, None]  # (N, 1, 28, 28)
     print(f"IS NLL of the pytorch-example VAE: {len(x)} test images x k={args.k}, {args.threads} thread(s), "
           f"torch {torch.__version__}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,22 +114,26 @@ def main() -> None:
             python = ensure_venv(args.venv, "pythae", PYTHAE_INSTALL)
             path = Path(tmp) / "model.npz"
             np.savez(path, x=x.numpy(), **pythae_weights(model))
-            child = ["--k", str(args.k), "--batch-size", str(sb), "--threads", str(args.threads), "--seed", str(args.seed)]
+            child = ["--k", str(args.k), "--batch-size", str(sb), "--threads", str(args.threads),
+                     "--seed", str(args.seed)]
             results["pythae"] = run_child(python, HERE / "_pythae_nll.py", [str(path), *child], args.threads)
-            print(f"  pythae: NLL {results['pythae']['nll']:.3f}  {results['pythae']['wall']:.1f}s", flush=True)
+            py = results["pythae"]
+            print(f"  pythae: NLL {py['nll']:.3f}  {py['wall']:.1f}s", flush=True)
     work = len(x) * args.k
     for r in results.values():
         r["per_s_wall"], r["per_s_cpu"] = work / r["wall"], work / r["cpu"]
     p = results.get("pythae", {})
     rows = [[name, f"{r['nll']:.3f}", f"{r['wall']:.1f}", f"{r['cpu']:.1f}", f"{r['per_s_wall']:,.0f}",
-             f"{r['per_s_cpu']:,.0f}", ratio(r["per_s_wall"], p.get("per_s_wall")), ratio(r["per_s_cpu"], p.get("per_s_cpu"))]
+             f"{r['per_s_cpu']:,.0f}", ratio(r["per_s_wall"], p.get("per_s_wall")),
+             ratio(r["per_s_cpu"], p.get("per_s_cpu"))]
             for name, r in results.items()]
     print()
     print_table(["method", "NLL", "wall s", "CPU s", "x*z/s (wall)", "x*z/s (CPU)", "vs pythae (wall)",
                  "vs pythae (CPU)"], rows)
     print("x*z/s = images x importance samples per second; vs pythae = this throughput / pythae's")
     settings = {"images": len(x), "k": args.k, "threads": args.threads, "seed": args.seed, "run": args.run,
-                "epochs": args.epochs, "batch_size": args.batch_size, "pythae_batch": sb, "torch": torch.__version__}
+                "epochs": args.epochs, "batch_size": args.batch_size, "pythae_batch": sb,
+                "torch": torch.__version__}
     write_json(args.out, {"benchmark": "nll", "settings": settings, "results": results})
 
 

@@ -26,6 +26,8 @@ def test_unknown_key_names_nearest():
         ({"model": {"latent_dim": "two"}}, "model.latent_dim: expected a whole number"),
         ({"model": {"likelihood": "bernouli"}}, "did you mean 'bernoulli'"),
         ({"train": {"lr": 0}}, "train.lr: must be > 0"),
+        ({"train": {"lr": float("inf")}}, "train.lr: expected a finite number"),
+        ({"model": {"beta": float("nan")}}, "model.beta: expected a finite number"),
         ({"train": {"progress": "yes"}}, "train.progress: expected true or false"),
         ({"model": {"hidden": [400, -1]}}, "model.hidden"),
         ({"data": {"source": "folder"}}, "data.path: the 'folder' source needs a path"),

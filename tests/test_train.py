@@ -112,3 +112,28 @@ def test_conv_and_gaussian_presets_train(tmp_path):
         cfg.train.epochs = 1
         run = vaekit.train(cfg, tmp_path / preset, log=lambda s: None)
         assert all(torch.isfinite(torch.tensor(v)) for k, v in run.metrics[-1].items() if k.endswith("loss"))
+
+
+def test_tensorboard_logs_every_metric_when_installed(tmp_path, tiny_cfg, monkeypatch):
+    import sys
+    import types
+
+    calls = []
+
+    class FakeWriter:  # stands in for torch.utils.tensorboard.SummaryWriter (an optional extra)
+        def __init__(self, logdir):
+            calls.append(("init", logdir))
+
+        def add_scalar(self, tag, value, step):
+            calls.append((tag, value, step))
+
+        def close(self):
+            calls.append(("close",))
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=FakeWriter))
+    tiny_cfg.train.tensorboard = True
+    run = vaekit.train(tiny_cfg, tmp_path / "r", log=lambda s: None)
+    assert calls[0] == ("init", str(tmp_path / "r" / "tensorboard")) and calls[-1] == ("close",)
+    scalars = {(c[0], c[2]): c[1] for c in calls if len(c) == 3}
+    assert scalars[("train/loss", 2)] == run.metrics[1]["train_loss"]
+    assert scalars[("test/kl", 1)] == run.metrics[0]["test_kl"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -35,6 +36,9 @@ FLAG_KEYS = {
     "data_path": "data.path",
     "limit": "data.limit",
     "binarize": "data.binarize",
+    "precision": "train.precision",
+    "channels_last": "train.channels_last",
+    "compile": "train.compile",
 }
 
 
@@ -66,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--data-path", help="image folder or .npy/.npz file for --data folder/arrays")
     t.add_argument("--limit", type=int, help="train on the first N examples only")
     t.add_argument("--binarize", help="none, threshold, static or dynamic")
+    t.add_argument("--nproc", type=int, help="data-parallel processes on this machine (starts torchrun; see README)")
+    t.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="CUDA: bf16 autocast")
+    t.add_argument("--channels-last", action="store_const", const=True, help="CUDA: channels-last memory layout")
+    t.add_argument("--compile", action="store_const", const=True, help="CUDA: torch.compile the model")
 
     e = sub.add_parser("evaluate", help="negative ELBO, importance-sampled NLL and latent diagnostics of a run")
     e.add_argument("run")
@@ -168,6 +176,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume and not args.out:
         raise VaekitError("--resume needs --out RUN: the run folder to continue")
+    from .distributed import env, launch
+
+    if args.nproc is not None and env().world == 1 and "WORLD_SIZE" not in os.environ:
+        return launch(args.nproc, args.argv)  # torchrun re-runs this command line on every rank
     if args.resume and not (args.preset or args.config):
         # Continue with the run's own config; flags may still extend it (e.g. --epochs).
         saved = C.load_json(Path(args.out) / "config.json").to_dict()
@@ -179,6 +191,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         preset = args.preset if (args.preset or args.config) else "pytorch-example"
         cfg = C.resolve(preset=preset, file=args.config, overrides=_overrides(args))
     run = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite)
+    if not env().is_main:
+        return 0  # rank 0 reports for the job
     final = run.metrics[-1] if run.metrics else {}
     summary = {k: round(v, 4) for k, v in final.items() if k.endswith(("_loss", "_recon", "_kl"))}
     print(f"wrote {run.dir}")
@@ -272,8 +286,9 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .viz.catalog import PlotOptions, make_plots, open_context
+    from .viz.catalog import PlotOptions, check_names, make_plots, open_context
 
+    check_names(args.names)  # before the model and data are loaded
     opts = PlotOptions(temperature=args.temperature, n=args.n, steps=args.steps, range=args.range,
                        dims=tuple(args.dims) if args.dims else None, traverse=args.traverse, method=args.method,
                        pair=tuple(args.pair), index=args.index, seed=args.seed)
@@ -322,6 +337,7 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `train --nproc` re-runs it under torchrun
     if args.version:
         from . import __version__
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import re
 import sys
 import types
@@ -95,6 +96,11 @@ class TrainConfig:
     tensorboard: bool = True  # write TensorBoard logs when tensorboard is installed
     threads: int | None = None  # torch intra-op threads; None = torch's default
     plot_every: int = 0  # write progress pictures (RUN/progress/*_epochNNN.png) every N epochs; 0 = never
+    # CUDA only (refused elsewhere, see vaekit.distributed.check_flags): bf16 autocast of the
+    # forward pass, channels-last conv layout, torch.compile of the (DDP-wrapped) model.
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = False
+    compile: bool = False
 
 
 @dataclass
@@ -187,6 +193,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected a whole number, got {value!r}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{where}: expected a finite number, got {value!r}")
             return float(value)
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if tp is str:

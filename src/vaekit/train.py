@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .config import Config, TrainConfig
 from .data import Data, Loader, TensorLoader, open_data
 from .errors import ConfigError, RunWriteError, TrainingDiverged, TrainingInterrupted
@@ -36,7 +36,7 @@ from .run import (
 )
 
 # Keys that may change when a run is resumed: they do not alter the optimisation path.
-RESUMABLE_CHANGES = {"epochs", "progress", "device", "tensorboard", "eval_batch_size", "threads", "plot_every"}
+RESUMABLE_CHANGES = {"epochs", "progress", "device", "tensorboard", "eval_batch_size", "threads", "plot_every", "compile"}
 
 
 def select_device(name: str) -> torch.device:
@@ -147,7 +147,14 @@ class Trainer:
         t = cfg.train
         if t.threads:
             torch.set_num_threads(t.threads)
-        self.device = select_device(t.device)
+        self.device = distributed.device_for(select_device(t.device))
+        distributed.check_flags(t, self.device)
+        self.world = distributed.env().world if distributed.active() else 1
+        if t.batch_size % self.world:
+            raise ConfigError(
+                f"train.batch_size={t.batch_size} is the global batch and must divide evenly over the "
+                f"{self.world} processes; use a multiple of {self.world}"
+            )
         torch.manual_seed(t.seed)
         self.data = data if data is not None else open_data(cfg.data)
         if t.batch_size > len(self.data.train):
@@ -177,7 +184,10 @@ class Trainer:
             binarize=self.data.binarize,
             threshold=self.data.threshold,
             seed=t.seed,
+            rank=distributed.env().rank if self.world > 1 else 0,
+            world=self.world,
         )
+        self.loader.batch_size = t.batch_size // self.world  # train.batch_size is the global batch
         if resume:
             from .config import load_json
 
@@ -187,8 +197,13 @@ class Trainer:
             meta = checkpoint.load_training_state(run_dir / LAST, self.model, self.opt, self.scheduler)
             self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
             self.batch, self.skipped = int(meta.get("batch", 0)), int(meta.get("skipped", 0))
-            self.running.load(meta.get("running"), self.device)
+            ranks = meta.get("running_ranks")  # per-rank sums of a mid-epoch DDP checkpoint
+            if ranks and len(ranks) == self.world:
+                self.running.load(ranks[distributed.env().rank], self.device)
+            elif self.is_main:  # the merged sums: one rank carries them on
+                self.running.load(meta.get("running"), self.device)
             self.saved_step = self.step
+        self.net = distributed.wrap(self.model, self.device, t)  # DDP (after resume: rank 0's weights win)
 
     # ---- one epoch ----------------------------------------------------------------------------
 
@@ -221,6 +236,8 @@ class Trainer:
                 bar.set_postfix({k: f"{v:.2f}" for k, v in self.running.averages().items()}, refresh=False)
             bar.update(1)
         bar.close()
+        if self.world > 1:  # every rank saw its shard: the epoch's averages are over all of them
+            self.running.load(distributed.merge_running(distributed.gather_running(self.running.state())), self.device)
         averages = self.running.averages()
         self.running = Running()
         self.batch = 0
@@ -228,11 +245,18 @@ class Trainer:
 
     def _step(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
         """One optimiser step, or none when the loss or a gradient is not finite."""
-        terms = self.model(x, y, step=self.step)
+        if self.world > 1:
+            distributed.seed_step(self.cfg.train.seed, self.step)
+        with distributed.autocast(self.cfg.train, self.device):
+            terms = self.net(x, y, step=self.step)
         self.opt.zero_grad(set_to_none=True)
         terms.loss.backward()
         norm = torch.nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
-        if not bool(torch.isfinite(terms.loss) & torch.isfinite(norm)):
+        bad, stop = distributed.any_flags(not bool(torch.isfinite(terms.loss) & torch.isfinite(norm)),
+                                          self.stop_signal is not None)
+        if stop and self.stop_signal is None:  # another rank was signalled: stop at the same step
+            self.stop_signal = 15
+        if bad:
             self._bad_step()
             return
         self.bad_in_row = 0
@@ -319,7 +343,7 @@ class Trainer:
             if self.skipped > skipped_before:
                 row["skipped_steps"] = self.skipped - skipped_before
             last = self.epoch == t.epochs
-            if (t.eval_every and self.epoch % t.eval_every == 0) or last:
+            if ((t.eval_every and self.epoch % t.eval_every == 0) or last) and self.is_main:  # rank 0 evaluates
                 ev = elbo(self.model, eval_split, batch_size=t.eval_batch_size, seed=t.seed)
                 row.update({f"{eval_name}_{k}": v for k, v in ev.items()})
             if self.is_main:
@@ -329,9 +353,9 @@ class Trainer:
                     from .viz.progress import progress_pictures
 
                     progress_pictures(self.model, self.data, self.dir / "progress", self.epoch, t.seed)
-                if self.epoch % t.checkpoint_every == 0 or last:
-                    self.save_checkpoint()
-            if self.stop_signal is not None:
+            if self.epoch % t.checkpoint_every == 0 or last:
+                self.save_checkpoint()  # every rank: the others only note the step
+            if distributed.any_flags(self.stop_signal is not None)[0]:
                 self._interrupt()
 
     def _write_metrics(self, row: dict[str, Any], writer: Any) -> None:
@@ -344,10 +368,15 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         """The resumable state, mid-epoch included: position, running sums, counters."""
+        running, extra = self.running.state(), {}
+        if self.world > 1 and self.batch > 0:  # mid-epoch under DDP: a collective, on every rank
+            extra["running_ranks"] = distributed.gather_running(running)  # exact resume, same world
+            running = distributed.merge_running(extra["running_ranks"])
         if not self.is_main:
+            self.saved_step = self.step
             return
         meta = model_meta(self.cfg, self.model, self.epoch, self.step)
-        meta.update(batch=self.batch, running=self.running.state(), skipped=self.skipped)
+        meta.update(batch=self.batch, running=running, skipped=self.skipped, **extra)
         with run_writes(self.dir, "a checkpoint"):
             checkpoint.save_training_state(self.dir / LAST, self.model, self.opt, self.scheduler, meta)
         self.saved_step = self.step
@@ -396,19 +425,25 @@ def train(
     where its last checkpoint left it, or ``overwrite=True`` to replace it.
     """
     path = Path(run_dir) if run_dir is not None else default_run_dir(config)
-    check_run_dir(path, resume=resume, overwrite=overwrite)
-    # Data and model are built before anything is written: a bad input leaves no half-made run.
-    trainer = Trainer(config, path, resume=resume, log=log)
-    with run_writes(path, "the run folder"):
-        if not resume:
-            if overwrite:
-                clear_run_dir(path)
-            path.mkdir(parents=True, exist_ok=True)
-            checkpoint.atomic_write_text(path / CONFIG, config.to_json())
-            (path / METRICS).unlink(missing_ok=True)
-        else:
-            _truncate_metrics(path, trainer.epoch)
-    return trainer.fit()
+    # Under torchrun every rank checks the folder before any rank writes: building the Trainer
+    # wraps the model in DDP, a collective that no rank passes before all have arrived.
+    with distributed.session(config.train.device) as job:
+        check_run_dir(path, resume=resume, overwrite=overwrite)
+        # Data and model are built before anything is written: a bad input leaves no half-made run.
+        trainer = Trainer(config, path, resume=resume, log=log, is_main=job.is_main)
+        if job.is_main:
+            with run_writes(path, "the run folder"):
+                if not resume:
+                    if overwrite:
+                        clear_run_dir(path)
+                    path.mkdir(parents=True, exist_ok=True)
+                    checkpoint.atomic_write_text(path / CONFIG, config.to_json())
+                    (path / METRICS).unlink(missing_ok=True)
+                else:
+                    _truncate_metrics(path, trainer.epoch)
+        run = trainer.fit()
+        distributed.barrier()  # no rank leaves (and tears the group down) before rank 0 has finished
+        return run
 
 
 def _truncate_metrics(path: Path, epoch: int) -> None:

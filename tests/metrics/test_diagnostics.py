@@ -21,7 +21,8 @@ DX, D = 4, 3
 
 def linear_encoder_vae(mu_rows: torch.Tensor, logvar_bias: torch.Tensor) -> VAE:
     """A VAE whose encoder is one nn.Linear: mu = mu_rows @ x, logvar = logvar_bias (constant)."""
-    model = VAE(ModelConfig(latent_dim=D, hidden=[], decoder_hidden=[], likelihood="gaussian"), (DX,)).double()
+    cfg = ModelConfig(latent_dim=D, hidden=[], decoder_hidden=[], likelihood="gaussian")
+    model = VAE(cfg, (DX,)).double()
     enc = model.encoder.net[0]
     with torch.no_grad():
         enc.weight.zero_()
@@ -76,9 +77,11 @@ def test_mi_reaches_log_n_for_an_injective_encoder():
 
 def test_mixture_log_prob_matches_brute_force():
     g = torch.Generator().manual_seed(1)
-    mu, logvar = torch.randn(50, 3, generator=g, dtype=torch.float64), torch.randn(50, 3, generator=g, dtype=torch.float64)
+    mu = torch.randn(50, 3, generator=g, dtype=torch.float64)  # (N, D)
+    logvar = torch.randn(50, 3, generator=g, dtype=torch.float64)
     z = torch.randn(20, 3, generator=g, dtype=torch.float64)
-    brute = torch.logsumexp(DiagonalGaussian(mu, logvar).log_prob(z[:, None, :]), dim=1) - math.log(50)  # (20,)
+    log_q = DiagonalGaussian(mu, logvar).log_prob(z[:, None, :])  # (20, 50): every z under every component
+    brute = torch.logsumexp(log_q, dim=1) - math.log(50)  # (20,)
     torch.testing.assert_close(mixture_log_prob(z, mu, logvar, chunk=7), brute)
     # One Gaussian over independent dims: I(x; z) for z = x + noise, x ~ N(0, 1) uniform over the
     # empirical points is bounded by log N and positive.

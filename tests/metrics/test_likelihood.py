@@ -48,7 +48,7 @@ def ppca(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return w, b, g
 
 
-def set_ppca(model: VAE, w: torch.Tensor, b: torch.Tensor, shift: float = 0.0, var_scale: float = 1.0) -> tuple:
+def set_ppca(model: VAE, w: torch.Tensor, b: torch.Tensor, shift: float = 0.0, var_scale: float = 1.0):
     """Decoder = (W, b); encoder = the exact posterior, optionally with its mean shifted by ``shift``
     (in every latent coordinate) and its variance multiplied by ``var_scale``. Returns (A, c, v):
     the posterior mean A (x - b) + c and variance v (DZ,) that the encoder computes."""
@@ -139,7 +139,8 @@ def test_chunked_logsumexp_equals_the_direct_one():
     x = torch.arange(n, dtype=torch.float64)[:, None]  # the index of each row is its value
     direct = torch.logsumexp(table, 0) - math.log(k)  # (N,)
     for max_elements in (1, 5, 40, 10**6):  # chunks of 1, 1, 10, all samples
-        res = importance_sampled_nll(Fake(), Split(x), k=k, batch_size=4, max_elements=max_elements, progress=False)
+        res = importance_sampled_nll(Fake(), Split(x), k=k, batch_size=4, max_elements=max_elements,
+                                     progress=False)
         torch.testing.assert_close(res.per_example, direct)
         assert res.nll == pytest.approx(-direct.mean().item())
         assert res.se == pytest.approx(direct.std().item() / math.sqrt(n))  # SE over the images
@@ -154,7 +155,8 @@ def test_linear_vae_learns_the_principal_subspace():
     w_true = torch.linalg.qr(torch.randn(DX, DZ, generator=g))[0] * torch.tensor([3.0, 2.0])
     x = torch.randn(2000, DZ, generator=g) @ w_true.T + 0.3 * torch.randn(2000, DX, generator=g)  # (2000, DX)
     torch.manual_seed(0)
-    model = VAE(ModelConfig(latent_dim=DZ, hidden=[], decoder_hidden=[], likelihood="gaussian", sigma=0.3), (DX,))
+    cfg = ModelConfig(latent_dim=DZ, hidden=[], decoder_hidden=[], likelihood="gaussian", sigma=0.3)
+    model = VAE(cfg, (DX,))
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(800):  # full batch
         opt.zero_grad()
@@ -179,7 +181,8 @@ def test_discretized_gaussian_masses_sum_to_one():
     assert log_discretized_gaussian(xi, mu, s).item() == pytest.approx(dens.item(), abs=1e-4)
     # An edge bin extends to infinity: P(pixel 0) = Phi((0 + 1/510 - mu) / s).
     edge = torch.special.log_ndtr((0.5 / 255 - mu) / s)
-    assert log_discretized_gaussian(torch.tensor(0.0, dtype=torch.float64), mu, s).item() == pytest.approx(edge.item())
+    zero = torch.tensor(0.0, dtype=torch.float64)
+    assert log_discretized_gaussian(zero, mu, s).item() == pytest.approx(edge.item())
 
 
 def test_discretized_nll_is_a_probability_and_the_swap_is_undone():

@@ -47,7 +47,7 @@ def test_kl_is_the_monte_carlo_estimate_and_reaches_the_pseudo_inputs():
     x = torch.rand(4, 1, 5, 5, dtype=torch.float64)
     q = model.posterior(x)
     z = q.rsample(2)  # (2, 4, 3)
-    terms = model.bound(x, q, z, step=0)
+    terms = model.bound(x, q, z, step=10_000)  # past the warm-up: KL weight 1
     torch.testing.assert_close(terms.kl, (q.log_prob(z) - model.prior.log_prob(z)).mean(0))
     terms.loss.sum().backward()
     assert model.prior.raw.grad.abs().sum() > 0
@@ -70,3 +70,12 @@ def test_samples_come_from_the_mixture():
     images = model.sample(3)
     torch.manual_seed(5)
     torch.testing.assert_close(images, model.decode(model.prior.sample(3, 2)))
+
+
+def test_vamp_is_trained_with_the_warmup_schedule():
+    # Tomczak & Welling's protocol: a linear KL warm-up (inherited from warmup-vae, in steps).
+    cfg = ModelConfig(name="vamp", hidden=[8], latent_dim=2, options={"pseudo_inputs": 3, "steps": 100})
+    model = build(cfg, (1, 5, 5))
+    assert [model.kl_weight(s) for s in (0, 50, 100, 500)] == [0.0, 0.5, 1.0, 1.0]
+    t = model(torch.rand(4, 1, 5, 5), step=25, reduce=False)
+    torch.testing.assert_close(t.loss, t.recon + 0.25 * t.kl)

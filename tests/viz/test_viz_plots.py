@@ -164,3 +164,22 @@ def test_every_registered_model_can_be_pictured(name, tmp_path):
     drawn = {o.name for o in out if o.path is not None}
     assert drawn >= {"samples", "traversal", "histogram"}
     assert ("kl" in drawn) == (hasattr(model, "posterior") and type(getattr(model, "prior", None)).__name__ == "StandardNormal")
+
+
+@pytest.mark.parametrize("length, pictures", [(16, True), (10, False)])
+def test_vector_data_is_shown_as_square_images_or_skipped(length, pictures, tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "vectors.npz"
+    np.savez(path, x_train=rng.random((200, length), dtype=np.float32), x_test=rng.random((40, length), dtype=np.float32))
+    data = open_data(DataConfig(source="arrays", path=str(path)))
+    model = model_for(data, latent_dim=3)
+    out = {o.name: o for o in make_plots(PlotContext(model, data, METRICS), None, tmp_path / "plots",
+                                         PlotOptions(steps=3, n=8))}
+    image_plots = {"samples", "reconstructions", "manifold", "interpolation", "traversal", "histogram"}
+    for name, o in out.items():
+        if name in image_plots and not pictures:
+            assert o.path is None and "vectors of length 10" in o.note
+        else:
+            assert o.path is not None and _png(o.path).size[0] > 0, name
+    if pictures:  # 16 = 4x4: the samples grid holds 4x4 tiles, 8 to a row
+        assert _png(out["samples"].path).size == (2 * (8 * 6 + 2), 2 * (1 * 6 + 2))

@@ -74,10 +74,14 @@ def test_report_survives_broken_inputs(tmp_path, run_dir):
     (run / "evaluation.json").write_text("{not json")
     (run / "plots").mkdir()
     (run / "plots" / "extra.png").write_bytes(b"not a png")
+    (run / "progress").mkdir()
+    shutil.copy(run / "samples.png", run / "progress" / "samples_epoch001.png")
     page = render_report(run)
     assert "evaluation.json could not be read" in page and "extra.png could not be read" in page
-    assert len(IMG.findall(page)) == 2  # the run's own samples.png and reconstructions.png
+    # The run's own samples.png and reconstructions.png, then the progress snapshot.
+    assert len(IMG.findall(page)) == 3 and "1 snapshot during training" in page
     assert render_value([]) == "[]" and "(empty)" in render_value({})
+    assert render_value(1.0) == "1" and render_value(0.00012) == "0.00012" and render_value(158.987) == "158.99"
     assert render_value(float("nan")) == "nan" and render_value(list(range(60))).endswith("10 more]")
     with pytest.raises(vaekit.VaekitError, match="not a vaekit run folder"):
         write_report(tmp_path / "plots")

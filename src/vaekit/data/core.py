@@ -154,7 +154,9 @@ class TensorLoader:
             perm = torch.arange(n)
         if self.world > 1:  # equal shards: drop the tail so every rank takes the same step count
             per = n // self.world
-            perm = perm[self.rank * per : (self.rank + 1) * per]
+            # Strided, not contiguous: rank r takes positions r, r + W, ..., so the W rank-batches
+            # of step b together are exactly batch b of one process with W times the batch size.
+            perm = perm[: per * self.world][self.rank :: self.world]
         return perm.to(self.split.x.device)
 
     def __len__(self) -> int:
@@ -170,6 +172,7 @@ class TensorLoader:
             if self.dynamic:
                 # A fresh Bernoulli draw of every image each epoch (Salakhutdinov & Murray 2008),
                 # seeded per batch so that iteration can resume at any batch with no saved state.
-                g = epoch_generator(self.seed + 7919, self.epoch * 1_000_003 + b, x_all.device)
+                # (+ 104729 * rank: each DDP rank draws its own noise; rank 0 is the 1-process draw)
+                g = epoch_generator(self.seed + 7919 + 104729 * self.rank, self.epoch * 1_000_003 + b, x_all.device)
                 x = torch.bernoulli(x, generator=g)
             yield x, (None if y_all is None else y_all.index_select(0, i))

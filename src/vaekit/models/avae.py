@@ -28,7 +28,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from ..config import ModelConfig
 from ..distributions import DiagonalGaussian
+from ..errors import ConfigError
 from .base import Model, Terms, register
 from .hvae import diag_gaussian_kl
 from .vae import VAE
@@ -49,12 +51,10 @@ class AVAE(VAE):
 
     Options = AVAEOptions
 
-    def __init__(self, cfg, shape: tuple[int, ...]) -> None:  # noqa: ANN001 - a ModelConfig
+    def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
         super().__init__(cfg, shape)
         o = self.options
         if not 0 <= o.rho < 1 or o.weight < 0:
-            from ..errors import ConfigError
-
             raise ConfigError(f"model.options: avae needs 0 <= rho < 1 and weight >= 0 (got {o.rho}, {o.weight})")
 
     def consistency(self, z: Tensor) -> Tensor:

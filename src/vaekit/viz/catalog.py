@@ -8,67 +8,32 @@ all go through here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Callable
 
 import torch
 from torch import Tensor
 
-from ..data import Data, Split
 from ..errors import VaekitError
-from ..models import Model
 from . import latent as L
 from . import plots as P
+from .context import PlotContext, PlotOptions, Skip, open_context
 from .grid import reconstruction_pairs, save_grid
-
-
-@dataclass
-class PlotOptions:
-    """Knobs of ``vaekit plot``; the defaults make every plot sensible for MNIST-sized data."""
-
-    temperature: float = 1.0  # samples: scale of the prior draws
-    n: int = 64  # samples: how many
-    steps: int | None = None  # manifold: tiles per axis (default 20); interpolation/traversal: steps (10)
-    range: float = 2.0  # manifold/traversal span [-range, range] (prior scale, or code std for AEs)
-    dims: tuple[int, int] | None = None  # manifold plane: two latent dims; None = z itself or PCA
-    traverse: list[int] | None = None  # traversal: which dims (default: up to 10 most informative)
-    method: Literal["pca", "tsne"] = "pca"  # scatter for d > 2
-    pair: tuple[int, int] = (0, 1)  # interpolation: indices of the two images in the split
-    index: int = 0  # traversal: the image whose code is held fixed
-    max_points: int = 5000  # scatter/histogram: at most this many examples (t-SNE: 2000)
-    seed: int = 0
-
-
-@dataclass
-class PlotContext:
-    """What plots are drawn from: a model in eval mode, its data, and the run's metrics rows."""
-
-    model: Model
-    data: Data
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    _codes: Tensor | None = None
-
-    @property
-    def split(self) -> tuple[str, Split]:
-        """The test split when there is one, else validation, else training data."""
-        return ("test", self.data.test) if self.data.test is not None else self.data.eval_split
-
-    def codes(self, limit: int) -> Tensor:
-        """Codes of the first ``limit`` examples of :attr:`split` (cached)."""
-        if self._codes is None or len(self._codes) < min(limit, len(self.split[1])):
-            self._codes = L.encode_all(self.model, self.split[1].x[:limit])
-        return self._codes[:limit]
-
-
-class Skip(Exception):
-    """This plot does not apply to this model or data; the message says why."""
 
 
 def _is_image(ctx: PlotContext) -> None:
     shape = ctx.data.shape
     if len(shape) == 1 and int(shape[0] ** 0.5) ** 2 != shape[0]:
         raise Skip(f"the data are vectors of length {shape[0]}, not images")
+
+
+def _pictures(ctx: PlotContext, t: Tensor) -> Tensor:
+    """Examples (..., *S) as images (..., C, H, W): square vectors (..., s*s) become (..., 1, s, s)."""
+    if len(ctx.data.shape) == 3:
+        return t
+    side = int(ctx.data.shape[0] ** 0.5)
+    return t.reshape(*t.shape[:-1], 1, side, side)
 
 
 def _frame(ctx: PlotContext, opts: PlotOptions) -> tuple[Tensor, Tensor, Tensor, list[str]]:
@@ -130,6 +95,7 @@ def manifold(ctx: PlotContext, opts: PlotOptions, path: Path) -> Path:
     xs = coord[0] + opts.range * scale[0] * L.linspace(-1, 1, steps)
     ys = coord[1] + opts.range * scale[1] * L.linspace(-1, 1, steps)
     _, images = L.manifold(ctx.model, rest, basis, xs, ys)
+    images = _pictures(ctx, images)
     where = "other dims at 0" if L.has_standard_prior(ctx.model) and ctx.model.latent_dim > 2 else ""
     title = f"decoded latent grid, {steps}x{steps}" + (f" ({where})" if where else "")
     return P.plot_manifold(xs, ys, images, path, (labels[0], labels[1]), title)
@@ -154,8 +120,8 @@ def interpolation(ctx: PlotContext, opts: PlotOptions, path: Path) -> Path:
     for k in (i, j):
         if not 0 <= k < len(split):
             raise VaekitError(f"--pair: image {k} does not exist (the {name} split has {len(split)})")
-    x = split.x[[i, j]]
-    z0, z1 = L.encode_all(ctx.model, x)
+    z0, z1 = L.encode_all(ctx.model, split.x[[i, j]])
+    x = _pictures(ctx, split.x[[i, j]])
     center = _frame(ctx, opts)[0]
     steps = opts.steps or 10
     ts = L.linspace(0, 1, steps) if steps > 1 else torch.tensor([0.0, 1.0])
@@ -179,16 +145,22 @@ def traversal(ctx: PlotContext, opts: PlotOptions, path: Path) -> Path:
             if not 0 <= k < d:
                 raise VaekitError(f"--traverse: latent dimension {k} does not exist (the model has {d})")
     else:  # the most informative dims: highest KL (VAEs) or code variance (others)
-        score = L.kl_per_dim(ctx.model, split.x[:1000]) if L.has_posterior(ctx.model) else ctx.codes(1000).var(0)
+        if L.has_posterior(ctx.model):
+            score = L.kl_per_dim(ctx.model, split.x[:1000])
+        else:
+            score = ctx.codes(1000).var(0)
         dims = sorted(score.argsort(descending=True)[:10].tolist())
-    x = split.x[opts.index : opts.index + 1]
-    base = L.encode_all(ctx.model, x)[0]
+    base = L.encode_all(ctx.model, split.x[opts.index : opts.index + 1])[0]
+    x = _pictures(ctx, split.x[opts.index : opts.index + 1])
     prior = L.has_standard_prior(ctx.model)
     codes = ctx.codes(opts.max_points)
     steps = opts.steps or 10
     rows = []
     for k in dims:  # each row spans its own dim: +-range prior sd, or +-range code sd around the mean
-        mid, sd = (0.0, 1.0) if prior else (float(codes[:, k].mean()), float(codes[:, k].std().clamp_min(1e-6)))
+        if prior:
+            mid, sd = 0.0, 1.0
+        else:
+            mid, sd = float(codes[:, k].mean()), float(codes[:, k].std().clamp_min(1e-6))
         values = mid + opts.range * sd * L.linspace(-1, 1, steps)
         rows.append(L.traversal_codes(base, [k], values))
     z = torch.cat(rows)  # (len(dims), steps, D)
@@ -242,13 +214,18 @@ class Outcome:
     note: str = ""
 
 
+def check_names(names: list[str]) -> None:
+    """Refuse a plot name that is not in the catalogue, naming the valid ones."""
+    unknown = [n for n in names if n not in PLOTS]
+    if unknown:
+        raise VaekitError(f"unknown plot '{unknown[0]}' (choose from: {', '.join(PLOTS)})")
+
+
 def make_plots(ctx: PlotContext, names: list[str] | None, out_dir: str | Path,
                opts: PlotOptions | None = None, suffix: str = "") -> list[Outcome]:
     """Write ``out_dir/<name><suffix>.png`` for each name (default: all); skipped plots carry a note."""
     opts = opts or PlotOptions()
-    unknown = [n for n in names or [] if n not in PLOTS]
-    if unknown:
-        raise VaekitError(f"unknown plot '{unknown[0]}' (choose from: {', '.join(PLOTS)})")
+    check_names(names or [])
     if (opts.steps is not None and opts.steps < 1) or opts.range <= 0 or opts.n < 1 or opts.temperature < 0:
         raise VaekitError("--steps and -n must be at least 1, --range > 0 and --temperature >= 0")
     was = ctx.model.training
@@ -265,13 +242,4 @@ def make_plots(ctx: PlotContext, names: list[str] | None, out_dir: str | Path,
     return out
 
 
-def open_context(run_dir: str | Path, device: str = "cpu") -> PlotContext:
-    """Load a run folder's model, metrics and data (as its config describes them) for plotting."""
-    from ..data import open_data
-    from ..run import load_run
-
-    run = load_run(run_dir, device)
-    return PlotContext(run.model, open_data(run.config.data), run.metrics)
-
-
-__all__ = ["PLOTS", "open_context", "Outcome", "PlotContext", "PlotOptions", "make_plots"]
+__all__ = ["PLOTS", "check_names", "open_context", "Outcome", "PlotContext", "PlotOptions", "make_plots"]

@@ -34,14 +34,16 @@ def _device(model: Model) -> torch.device:
 def encode_all(model: Model, x: Tensor, batch_size: int = 1024) -> Tensor:
     """Deterministic codes (N, D) of ``x`` (N, *S), batched, on the CPU."""
     dev = _device(model)
-    return torch.cat([model.encode(x[i : i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)])
+    starts = range(0, len(x), batch_size)
+    return torch.cat([model.encode(x[i : i + batch_size].to(dev)).cpu() for i in starts])
 
 
 @torch.no_grad()
 def decode_all(model: Model, z: Tensor, batch_size: int = 1024) -> Tensor:
     """E[x|z] for codes (N, D), batched, on the CPU."""
     dev = _device(model)
-    return torch.cat([model.decode(z[i : i + batch_size].to(dev)).cpu() for i in range(0, len(z), batch_size)])
+    starts = range(0, len(z), batch_size)
+    return torch.cat([model.decode(z[i : i + batch_size].to(dev)).cpu() for i in starts])
 
 
 # ---- frames: where in latent space a picture looks ----------------------------------------------

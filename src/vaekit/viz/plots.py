@@ -58,7 +58,8 @@ def _tiles(images: Tensor) -> np.ndarray:
     return image_grid(images.reshape(rows * cols, *images.shape[2:]), nrow=cols, pad=0)
 
 
-def plot_curves(rows: list[dict[str, Any]], path: str | Path, terms: Sequence[str] = ("loss", "recon", "kl")) -> Path:
+def plot_curves(rows: list[dict[str, Any]], path: str | Path,
+                terms: Sequence[str] = ("loss", "recon", "kl")) -> Path:
     """Per-epoch training curves from ``metrics.jsonl`` rows: one panel per term, train and held out.
 
     The figure is ``len(terms) * CURVE_PANEL[0]`` by ``CURVE_PANEL[1]`` inches.
@@ -192,7 +193,8 @@ def plot_loss_histogram(losses: Tensor, x: Tensor, path: str | Path, what: str, 
         ax.axvline(values[i], color="C3", alpha=0.5, linewidth=0.8)
     ax.set_xlabel(f"{what} per image (n = {len(values)}, median {np.median(values):.1f})")
     ax.set_ylabel("images")
-    for row, (idx, name) in enumerate([(order[:k], "most typical (lowest)"), (order[::-1][:k], "least typical (highest)")]):
+    ends = [(order[:k], "most typical (lowest)"), (order[::-1][:k], "least typical (highest)")]
+    for row, (idx, name) in enumerate(ends):
         sub = fig.add_subplot(grid[row + 1])
         _show(sub, image_grid(x[list(idx)], nrow=k, pad=1))
         sub.set_xticks([])

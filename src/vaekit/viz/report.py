@@ -21,15 +21,16 @@ from .catalog import PLOTS
 
 EVALUATION = "evaluation.json"
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1100px;
-color:#222;padding:0 1rem;line-height:1.4}
-h1{font-size:1.6rem;margin-bottom:.2rem} h2{font-size:1.25rem;border-bottom:1px solid #ddd;padding-bottom:.2rem;
-margin-top:2rem} .sub{color:#666;margin-top:0}
-table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0} td,th{border:1px solid #ddd;padding:.2rem .5rem;
-text-align:right;vertical-align:top} th{background:#f4f4f4} td.k,th.k{text-align:left;font-weight:600}
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;
+max-width:1100px;color:#222;padding:0 1rem;line-height:1.4}
+h1{font-size:1.6rem;margin-bottom:.2rem}
+h2{font-size:1.25rem;border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem} .sub{color:#666;margin-top:0}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
+td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:right;vertical-align:top} th{background:#f4f4f4} td.k,th.k{text-align:left;font-weight:600}
 td.s{text-align:left} tr.best td{background:#eef8ee}
 .scroll{overflow-x:auto} figure{margin:1rem 0} figure img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{color:#555;font-size:.9rem} .note{color:#777;font-style:italic} .grid{display:flex;flex-wrap:wrap;gap:1rem}
+figcaption{color:#555;font-size:.9rem} .note{color:#777;font-style:italic}
+.grid{display:flex;flex-wrap:wrap;gap:1rem}
 .grid figure{margin:0}
 """
 
@@ -50,6 +51,8 @@ def fmt(value: Any) -> str:
             return esc(value)
         if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
             return esc(f"{value:.4g}")
+        if value.is_integer():  # 1.0 (a beta, a sigma) reads as 1
+            return esc(int(value))
         return esc(f"{value:.4f}".rstrip("0").rstrip(".") if abs(value) < 1 else f"{value:.2f}")
     return esc(value)
 
@@ -68,7 +71,7 @@ def render_value(value: Any, depth: int = 0) -> str:
         if value and all(isinstance(v, dict) for v in value):
             return _records(value, depth)
         if len(value) > 50:
-            head = ", ".join(fmt(v) if not isinstance(v, (dict, list)) else esc(json.dumps(v)) for v in value[:50])
+            head = ", ".join(esc(json.dumps(v)) if isinstance(v, (dict, list)) else fmt(v) for v in value[:50])
             return f"[{head}, … {len(value) - 50} more]"
         return "[" + ", ".join(render_value(v, depth + 1) for v in value) + "]"
     return fmt(value)
@@ -161,11 +164,13 @@ def render_report(run_dir: str | Path, notes: list[str] | None = None) -> str:
     for note in notes or []:
         parts.append(f'<p class="note">{esc(note)}</p>')
     plots = collect_plots(run_dir)
-    parts += [_figure(p, c) for p, c in plots] or ['<p class="note">no plots yet (run <code>vaekit plot</code>)</p>']
+    none = '<p class="note">no plots yet (run <code>vaekit plot</code>)</p>'
+    parts += [_figure(p, c) for p, c in plots] or [none]
     progress = sorted((run_dir / "progress").glob("*.png")) if (run_dir / "progress").is_dir() else []
     if progress:
         figs = "".join(_figure(p, "") for p in progress)
-        parts.append(f"<h2>Progress</h2><details><summary>{len(progress)} snapshots during training</summary>"
+        count = f"{len(progress)} snapshot{'s' if len(progress) != 1 else ''}"
+        parts.append(f"<h2>Progress</h2><details><summary>{count} during training</summary>"
                      f'<div class="grid">{figs}</div></details>')
     parts.append("<h2>Metrics per epoch</h2>")
     parts.append(_records(rows, best=_best_row(rows)) if rows else '<p class="note">no metrics yet</p>')

@@ -1,0 +1,191 @@
+"""Data-parallel training with ``torch.distributed`` (DDP), started by torchrun.
+
+``torchrun --nproc_per_node=N -m vaekit train ...`` (or ``vaekit train --nproc N``, which starts
+exactly that) runs N copies of the trainer. torchrun sets ``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; :func:`session` joins the process group
+(gloo on CPU, nccl on CUDA) and leaves it. Every rank reads an equal, disjoint slice of every
+global batch (``TensorLoader(rank=, world=)``), DDP averages the gradients, and rank 0 alone
+writes the run folder.
+
+Why one global batch equals the single-process batch: with per-rank batches of equal size
+``b = B / W``, the mean of the W per-rank mean losses is the mean loss over the B examples, so
+the averaged gradient is the full-batch gradient up to float summation order. The learning rate
+therefore stays as configured (no linear scaling is applied: the step is the same step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+import torch
+import torch.distributed as dist
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Env:
+    """Where this process stands in the job."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def env() -> Env:
+    """The job layout torchrun describes in the environment (one process when it is absent)."""
+    try:
+        return Env(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
+    except ValueError as err:
+        raise ConfigError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers ({err}); start with torchrun") from None
+
+
+def active() -> bool:
+    """True inside a process group of more than one process."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def device_for(device: torch.device) -> torch.device:
+    """On CUDA every rank owns the GPU ``LOCAL_RANK`` of its machine."""
+    if device.type == "cuda" and env().world > 1:
+        return torch.device("cuda", env().local_rank)
+    return device
+
+
+@contextlib.contextmanager
+def session(device_name: str) -> Iterator[Env]:
+    """Join the process group when torchrun started several processes; leave it afterwards.
+
+    nccl when the run is on CUDA, gloo otherwise. Nothing happens for a single process, or when
+    the caller already initialised the group (it then also tears it down).
+    """
+    e = env()
+    if e.world <= 1 or dist.is_initialized():
+        yield e
+        return
+    cuda = device_name in ("auto", "cuda") and torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(e.local_rank)
+    dist.init_process_group("nccl" if cuda else "gloo")
+    try:
+        yield e
+    finally:
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if active():
+        dist.barrier()
+
+
+def any_flags(*flags: bool) -> list[bool]:
+    """Each flag OR-ed over all ranks (one tiny all-reduce), so every rank takes the same branch."""
+    if not active():
+        return list(flags)
+    t = torch.tensor([float(f) for f in flags])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in t.tolist()]
+
+
+def seed_step(seed: int, step: int) -> None:
+    """Under DDP, reseed every rank's torch RNG from (seed, rank, step) before each step.
+
+    Distinct per rank, so the reparameterisation noise of the W shards is independent (one seed
+    on all ranks would give example i on rank 0 the same eps as example i on rank 1), and a
+    function of the step alone, so ``--resume`` reproduces it with no saved per-rank RNG state.
+    """
+    rank = dist.get_rank() if active() else 0
+    torch.manual_seed(((seed * 1_000_003 + rank) * 1_000_003 + step) % (2**63 - 1))
+
+
+def gather_running(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every rank's :meth:`vaekit.train.Running.state`, in rank order (a collective)."""
+    if not active():
+        return [state]
+    states: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(states, state)
+    return states
+
+
+def merge_running(states: list[dict[str, Any]]) -> dict[str, Any]:
+    """One running state summing the per-rank sums and counts."""
+    names = next((s["names"] for s in states if s["sums"] is not None), states[0]["names"])
+    sums = [0.0] * len(names)
+    for s in states:
+        if s["sums"] is not None:
+            sums = [a + b for a, b in zip(sums, s["sums"])]
+    count = sum(int(s["count"]) for s in states)
+    return {"names": names, "count": count, "sums": sums if count else None}
+
+
+def check_flags(t: "TrainConfig", device: torch.device) -> None:
+    """bf16 autocast, channels-last and torch.compile are CUDA speed-ups: refuse them elsewhere."""
+    if device.type == "cuda":
+        return
+    for on, what in ((t.precision == "bf16", "train.precision=bf16 (--bf16)"),
+                     (t.channels_last, "train.channels_last (--channels-last)"),
+                     (t.compile, "train.compile (--compile)")):
+        if on:
+            raise ConfigError(
+                f"{what} applies to CUDA training only and this run is on {device.type}; "
+                "drop the flag or train with --device cuda"
+            )
+
+
+def wrap(model: torch.nn.Module, device: torch.device, t: "TrainConfig") -> Callable[..., Any]:
+    """The callable the training step runs the model through: channels-last, DDP, compile."""
+    net: Any = model
+    if t.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if active():
+        # DDP broadcasts rank 0's parameters and buffers here, so all ranks start identical.
+        ids = [device.index] if device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if t.compile:
+        net = torch.compile(net)
+    return net
+
+
+def autocast(t: "TrainConfig", device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast on CUDA when asked for; otherwise nothing."""
+    if t.precision == "bf16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def without_nproc(argv: Sequence[str]) -> list[str]:
+    """``argv`` minus ``--nproc N`` / ``--nproc=N``: what each worker is started with."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
+def launch(nproc: int, argv: Sequence[str]) -> int:
+    """Start ``vaekit <argv>`` on ``nproc`` local processes through torchrun; its exit code.
+
+    ``--standalone`` picks a free port on this machine; for several machines call torchrun
+    directly with its rendezvous options (see the README).
+    """
+    if nproc < 1:
+        raise ConfigError(f"--nproc must be at least 1 (got {nproc})")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "vaekit", *without_nproc(argv)]
+    return subprocess.call(cmd)
