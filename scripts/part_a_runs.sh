@@ -19,9 +19,12 @@ train warmup-cyc   --preset warmup-vae --epochs $VAE_EPOCHS --set 'model.options
 train freebits     --preset freebits-vae --epochs $VAE_EPOCHS
 train capacity     --preset capacity-vae --epochs $VAE_EPOCHS --set 'model.options={gamma=100.0, c_max=25.0, steps=2400}'
 train iwae-k5      --preset iwae --epochs $VAE_EPOCHS
-# vamp without warm-up (steps=1: KL weight 1 from the second step on) collapses; with it, it does not.
-train vamp         --preset vamp --epochs $VAE_EPOCHS --set 'model.options={pseudo_inputs=500, steps=1}'
-train vamp-warmup  --preset vamp --epochs $VAE_EPOCHS --set 'model.options={pseudo_inputs=500, schedule="linear", steps=1500}'
+# The VampPrior on the tanh 200-200-50 net collapses (KL -> 0) without warm-up (steps=1) and with it;
+# on relu 300-300-40 (Tomczak & Welling's layer sizes; the vamp preset) it learns.
+TANH=(--set 'model.hidden=[200, 200]' --set model.latent_dim=50 --set model.activation=tanh)
+train vamp         --preset vamp --epochs $VAE_EPOCHS "${TANH[@]}" --set 'model.options={pseudo_inputs=500, steps=1}'
+train vamp-warmup  --preset vamp --epochs $VAE_EPOCHS "${TANH[@]}" --set 'model.options={pseudo_inputs=500, schedule="linear", steps=1500}'
+train vamp-relu    --preset vamp --epochs $VAE_EPOCHS --set 'model.options={pseudo_inputs=500, schedule="linear", steps=1500}'
 # iwae k=50 (~150 s per epoch at 1 thread on this machine) does not fit the 20-minute budget.
 # --- autoencoders (continuous MNIST, BCE) ---
 train ae           --preset cae --epochs $AE_EPOCHS --model ae --set 'model.options={}'
@@ -30,7 +33,7 @@ train sparse-ae    --preset sparse-ae --epochs $AE_EPOCHS
 train cae          --preset cae --epochs $AE_EPOCHS
 echo "== $(date +%T) training done"
 # --- evaluation: importance-sampled NLL (k=1000) on the first 2,000 test images + diagnostics ---
-for name in vae warmup-lin warmup-cyc freebits capacity iwae-k5 vamp vamp-warmup; do
+for name in vae warmup-lin warmup-cyc freebits capacity iwae-k5 vamp vamp-warmup vamp-relu; do
   echo "== $(date +%T) evaluate $name"
   OMP_NUM_THREADS=1 vaekit evaluate "$OUT/$name" --k 1000 --limit 2000 --no-progress > "$OUT/$name/evaluate.txt"
 done

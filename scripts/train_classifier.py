@@ -2,9 +2,10 @@
 
     python scripts/train_classifier.py [--epochs 8] [--out src/vaekit/data/files/mnist_classifier.safetensors]
 
-Deterministic (seed 0, one thread): the embedded MNIST training set (60k), Adam 1e-3, batch 128,
-random shifts of up to 1 pixel so the features do not hinge on exact centring. Prints the test
-accuracy and stores it, with the recipe, in the safetensors header. ~30 s per epoch at 1 thread.
+Deterministic (seed 0, one thread): the embedded MNIST training set (60k), Adam 1e-3 with a cosine
+schedule, batch 128, random shifts of up to 1 pixel so the features do not hinge on exact centring.
+Prints the test accuracy and stores it, with the recipe, in the safetensors header. 40-90 s per
+epoch at 1 thread on a busy 2-core machine; a rerun writes the same file byte for byte.
 """
 
 from __future__ import annotations

@@ -103,6 +103,12 @@ def test_embed_writes_posterior_means_logvars_and_labels(compared, tmp_path):
         np.testing.assert_array_equal(z["mu"], vaekit.load(out / "ae").encode(vaekit.open_data(cfg.data).train.x).numpy())
 
 
+def test_compare_bad_options_are_user_errors(compared, tmp_path, capsys):
+    out, _, _ = compared
+    assert main(["compare", "--runs", str(out / "vae"), "--k", "0", "--out", str(tmp_path)]) == 2
+    assert "k >= 1" in capsys.readouterr().err
+
+
 def test_embed_missing_split_is_a_user_error(compared, tmp_path, capsys):
     out, _, _ = compared
     assert main(["embed", str(out / "vae"), "--split", "val", "-o", str(tmp_path / "z.npz")]) == 2
@@ -117,3 +123,18 @@ def test_compare_skips_generation_metrics_for_other_data(tmp_path):
     assert [r["model"] for r in result["rows"]] == ["vae", "ae", "pca"]
     assert all("fid" not in r for r in result["rows"])
     assert any("no FID / IS" in n and "28x28" in n for n in result["notes"])
+
+
+def test_compare_cli_applies_flags_and_set_to_both_models(tmp_path, capsys):
+    # 0 epochs: untrained networks, so only the plumbing (flags, --set, output files) is exercised.
+    out = tmp_path / "cmp"
+    args = ["compare", "--limit", "300", "--epochs", "0", "--latent-dim", "3", "--set", "model.hidden=[16]",
+            "--set", "train.tensorboard=false", "--n-samples", "100", "--k", "3", "--no-progress", "--out", str(out)]
+    assert main(args) == 0
+    assert "| real data |" in capsys.readouterr().out
+    for name in ("vae", "ae"):
+        cfg = json.loads((out / name / "config.json").read_text())
+        assert cfg["model"]["name"] == name and cfg["model"]["latent_dim"] == 3 and cfg["model"]["hidden"] == [16]
+        assert cfg["data"]["limit"] == 300 and cfg["train"]["epochs"] == 0
+    report = json.loads((out / "comparison.json").read_text())
+    assert any("300 train / 50 test" in n and "k = 3" in n for n in report["notes"])

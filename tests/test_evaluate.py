@@ -54,10 +54,14 @@ def test_evaluate_run_bad_input(binarized_run):
 def test_models_without_a_density():
     ae = Autoencoder(ModelConfig(name="ae", latent_dim=2, hidden=[8]), (6,))
     split = Split(torch.rand(10, 6))
+    from vaekit.metrics.likelihood import importance_sampled_nll
+
     with pytest.raises(VaekitError, match="no density"):
-        evaluate(ae, split, k=5, progress=False)
-    r = evaluate(ae, split, k=0, progress=False)
+        importance_sampled_nll(ae, split, k=5, progress=False)
+    r = evaluate(ae, split, k=5, progress=False)  # the ELBO-free parts only, and a note saying so
     assert "nll" not in r and "latent" not in r and r["meaning"]["kind"] == "bce"
+    assert "defines no density" in r["notes"][0] and "defines no density" in format_report(r)
+    assert "notes" not in evaluate(ae, split, k=0, progress=False)
 
 
 def test_discretized_gaussian_reports_bits_per_dim():

@@ -67,8 +67,8 @@ def test_sigkill_during_checkpoint_then_resume(fault, reference, tmp_path):
 @pytest.mark.parametrize("delay", [0.0, 0.15, 0.4])
 def test_sigkill_at_random_moments_then_resume(delay, tmp_path):
     out, ref = tmp_path / "run", tmp_path / "ref"
-    assert _train(ref, 40).returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "vaekit", "train", *ARGS, "--epochs", "40", "--out", str(out)],
+    assert _train(ref, 12).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "vaekit", "train", *ARGS, "--epochs", "12", "--out", str(out)],
                             env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not (out / "checkpoints" / "last.safetensors").exists() and time.time() < deadline:
@@ -76,7 +76,7 @@ def test_sigkill_at_random_moments_then_resume(delay, tmp_path):
     time.sleep(delay)
     proc.kill()
     proc.wait()
-    r = _train(out, 40, "--resume")
+    r = _train(out, 12, "--resume")
     assert r.returncode == 0, r.stderr
     assert all(torch.equal(_weights(out)[k], v) for k, v in _weights(ref).items())
 
@@ -84,8 +84,8 @@ def test_sigkill_at_random_moments_then_resume(delay, tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_stops_cleanly_and_resumes_exactly(sig, tmp_path):
     out, ref = tmp_path / "run", tmp_path / "ref"
-    assert _train(ref, 60).returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "vaekit", "train", *ARGS, "--epochs", "60", "--out", str(out)],
+    assert _train(ref, 30).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "vaekit", "train", *ARGS, "--epochs", "30", "--out", str(out)],
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while not (out / "checkpoints" / "last.safetensors").exists():
         time.sleep(0.01)
@@ -94,7 +94,7 @@ def test_signal_stops_cleanly_and_resumes_exactly(sig, tmp_path):
     assert proc.returncode == 130, err
     assert f"stopped by {sig.name}" in err and f"vaekit train --out {out} --resume" in err
     assert len(err.strip().splitlines()) <= 2  # the epoch lines go to the log; the error is one line
-    r = _train(out, 60, "--resume")
+    r = _train(out, 30, "--resume")
     assert r.returncode == 0, r.stderr
     assert all(torch.equal(_weights(out)[k], v) for k, v in _weights(ref).items())
 

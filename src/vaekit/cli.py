@@ -36,6 +36,7 @@ FLAG_KEYS = {
     "data_path": "data.path",
     "limit": "data.limit",
     "binarize": "data.binarize",
+    "stream": "data.stream",
     "precision": "train.precision",
     "channels_last": "train.channels_last",
     "compile": "train.compile",
@@ -66,10 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--likelihood", help="bernoulli, gaussian or gaussian-learned")
     t.add_argument("--kl", help="analytic (SGVB estimator B) or mc (estimator A)")
     t.add_argument("--samples", type=int, help="posterior samples L per datapoint")
-    t.add_argument("--data", help="mnist, digits, folder or arrays")
-    t.add_argument("--data-path", help="image folder or .npy/.npz file for --data folder/arrays")
+    t.add_argument("--data", help="mnist, digits, folder, arrays or csv")
+    t.add_argument("--data-path", help="image folder, .npy/.npz file or folder of .npy shards, or .csv table")
     t.add_argument("--limit", type=int, help="train on the first N examples only")
     t.add_argument("--binarize", help="none, threshold, static or dynamic")
+    t.add_argument("--stream", action="store_const", const="on",
+                   help="stream a .npy / folder of .npy shards from disk (default: when it exceeds half the RAM)")
     t.add_argument("--nproc", type=int, help="data-parallel processes on this machine (starts torchrun; see README)")
     t.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="CUDA: bf16 autocast")
     t.add_argument("--channels-last", action="store_const", const=True, help="CUDA: channels-last memory layout")
@@ -146,6 +149,13 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--index", type=int, default=0, help="traversal: the image whose code is held fixed")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--device", default="cpu")
+
+    sc = sub.add_parser("score", help="per-row anomaly scores (negative ELBO) of a CSV under a table-trained run")
+    sc.add_argument("run")
+    sc.add_argument("--data", required=True, help="the CSV to score (the training columns, any rows)")
+    sc.add_argument("-o", "--out", default="scores.csv")
+    sc.add_argument("--samples", type=int, default=10, help="posterior draws per row")
+    sc.add_argument("--seed", type=int, default=0)
 
     h = sub.add_parser("report", help="one self-contained HTML page of a run: RUN/report.html")
     h.add_argument("run")
@@ -312,6 +322,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from .score import score_csv
+
+    s = score_csv(args.run, args.data, args.out, samples=args.samples, seed=args.seed)
+    top = s["neg_elbo"].argsort()[::-1][:5]
+    print(f"wrote {args.out}: {len(s['neg_elbo'])} rows; most anomalous lines: {', '.join(str(i + 2) for i in top)}")
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     from .config import preset_description, preset_names
 
@@ -331,6 +350,7 @@ COMMANDS = {
     "plot": cmd_plot,
     "report": cmd_report,
     "gradvar": cmd_gradvar,
+    "score": cmd_score,
 }
 
 

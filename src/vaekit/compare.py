@@ -145,6 +145,8 @@ def compare(
 ) -> dict[str, Any]:
     """Train (from ``cfg``) or load (``runs``) the models, add PCA, score them all; write the report."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    if k < 1 or n_samples < 2:
+        raise VaekitError(f"compare: need k >= 1 and at least 2 samples for FID, got k={k}, n_samples={n_samples}")
     out = Path(out)
     if runs:
         models, cfg = _load_models([Path(r) for r in runs])

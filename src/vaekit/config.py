@@ -32,7 +32,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 class DataConfig:
     """Where the data comes from and how it is prepared."""
 
-    source: Literal["mnist", "digits", "folder", "arrays"] = "mnist"
+    source: Literal["mnist", "digits", "folder", "arrays", "csv"] = "mnist"
     path: str | None = None  # folder of images, or a .npy / .npz file
     # "train": fit on the training split, report on the test split; "all": train + test together
     # (the Keras tutorial trains on all 70k MNIST images).
@@ -47,6 +47,13 @@ class DataConfig:
     download: bool = False  # fetch MNIST from the internet instead of the embedded copy
     url: str | None = None  # base URL for the download (default: the public MNIST mirror)
     seed: int = 0  # the seed of the train/validation/test split for sources without one
+    # csv tables (vaekit.data.tabular): columns to treat as categorical even if they look numeric,
+    # and missing cells: "error" (name the column and lines) or "mask" (left out of the likelihood)
+    categorical: list[str] = field(default_factory=list)
+    missing: Literal["error", "mask"] = "error"
+    # arrays .npy / folders of .npy shards: stream rows from disk (vaekit.data.stream); "auto" =
+    # when the float32 data would fill more than half the available memory
+    stream: Literal["auto", "on", "off"] = "auto"
 
 
 @dataclass
@@ -64,13 +71,16 @@ class ModelConfig:
     dense: list[int] = field(default_factory=list)  # conv: dense layers between conv stack and latent
     decoder_dense: list[int] | None = None  # conv decoder dense layers; None = reversed(dense)
     activation: Literal["relu", "tanh", "elu", "leaky_relu", "softplus", "gelu", "silu"] = "relu"
-    likelihood: Literal["bernoulli", "gaussian", "gaussian-learned"] = "bernoulli"
+    likelihood: Literal["bernoulli", "gaussian", "gaussian-learned", "mixed"] = "bernoulli"
     sigma: float = 1.0  # fixed-variance Gaussian: the decoder's standard deviation
     min_sigma: float = 0.01  # learned-variance Gaussian: floor on the standard deviation
     beta: float = 1.0  # weight of the KL term (Higgins et al. 2017); 1 is the ELBO
     kl: Literal["analytic", "mc"] = "analytic"  # SGVB estimator B (analytic) or A (Monte Carlo)
     samples: int = 1  # L: posterior samples per datapoint (Kingma & Welling eq. 7/8)
     options: dict[str, Any] = field(default_factory=dict)  # options of a registered variant
+    # "mixed" likelihood: the table's column layout, filled in from a csv source when training
+    # starts (names, types, mean/std, categories) and reused to score new rows (vaekit.score)
+    columns: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -248,7 +258,7 @@ def validate(cfg: Config) -> None:
         cfg.preset is not None and ".." in cfg.preset
     ):
         raise ConfigError(f"preset: {cfg.preset!r} is not a preset name (letters, digits, '-', '_', '.')")
-    if d.source in ("folder", "arrays") and not d.path:
+    if d.source in ("folder", "arrays", "csv") and not d.path:
         raise ConfigError(f"data.path: the '{d.source}' source needs a path (--data-path PATH)")
 
 

@@ -184,6 +184,7 @@ LIKELIHOODS: dict[str, Callable[..., Likelihood]] = {
     "bernoulli": lambda event_dims, cfg: Bernoulli(event_dims),
     "gaussian": lambda event_dims, cfg: Gaussian(event_dims, cfg.sigma),
     "gaussian-learned": lambda event_dims, cfg: LearnedGaussian(event_dims, cfg.min_sigma),
+    "mixed": lambda event_dims, cfg: __import__("vaekit.mixed", fromlist=["build"]).build(event_dims, cfg),  # tables
 }
 
 

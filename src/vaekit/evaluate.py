@@ -63,10 +63,12 @@ def evaluate(
 ) -> dict[str, Any]:
     """Everything ``vaekit evaluate`` reports for ``model`` on ``split``, as a JSON-able dict.
 
-    ``k = 0`` skips the importance-sampled NLL (e.g. for models without a density).
+    ``k = 0`` skips the importance-sampled NLL; models without a density (no ``log_weights``, e.g.
+    the plain autoencoders) skip it too, with a note in ``report["notes"]``.
     """
     from .metrics.diagnostics import collapse_warning, posterior_diagnostics
-    from .metrics.likelihood import check_quantized, discretized, importance_sampled_nll, meaning
+    from .metrics.discretized import check_quantized, discretized
+    from .metrics.likelihood import importance_sampled_nll, meaning
 
     terms = elbo(model, split, samples=samples, seed=seed)
     neg_elbo = terms["recon"] + terms["kl"]  # beta = 1: the bound itself, whatever the training loss
@@ -80,13 +82,15 @@ def evaluate(
     if discretize:
         check_quantized(split.x)
     report["meaning"] = meaning(likelihood, split.x, discretize) if likelihood is not None else None
-    if k > 0:
+    if k > 0 and not hasattr(model, "log_weights"):
+        report["notes"] = [f"no IS NLL: model '{getattr(model, 'name', '?')}' defines no density p(x)"]
+    elif k > 0:
         with discretized(model) if discretize else contextlib.nullcontext():
             res = importance_sampled_nll(model, split, k=k, batch_size=batch_size, seed=seed,
                                          progress=progress)
         report["nll"] = {
             "value": res.nll,
-            "se": res.se,
+            "se": res.se if math.isfinite(res.se) else None,  # one image: no spread to measure
             "se_kind": "std of the per-image estimates / sqrt(N): the spread over the test images",
             "mc_se": res.mc_se,
             "mc_se_kind": "delta-method Monte-Carlo SE of the mean estimate "
@@ -97,7 +101,7 @@ def evaluate(
         }
     if hasattr(model, "posterior"):
         diag = posterior_diagnostics(model, split, seed=seed).to_dict()
-        if diag["kl_per_dim"] is None:  # no analytic per-dimension KL: judge collapse by the ELBO's KL
+        if diag["kl_per_dim"] is None and len(split) > 1:  # no analytic KL per dim: use the ELBO's KL
             diag["warning"] = collapse_warning(diag["active_units"], terms["kl"])
         report["latent"] = diag
     return report
@@ -150,10 +154,13 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(row("training loss", f"{e['loss']:.3f}"))
     if "nll" in r:
         n = r["nll"]
-        lines.append(row(f"IS NLL (k={n['k']})", f"{n['value']:.3f} +- {n['se']:.3f} (SE over images); "
+        se = "" if n["se"] is None else f" +- {n['se']:.3f} (SE over images)"
+        lines.append(row(f"IS NLL (k={n['k']})", f"{n['value']:.3f}{se}; "
                                                  f"MC SE {n['mc_se']:.4f}; mean ESS {n['ess']:.1f}/{n['k']}"))
         if n["bits_per_dim"] is not None:
             lines.append(row("bits/dim", f"{n['bits_per_dim']:.4f}"))
+    for note in r.get("notes", []):
+        lines.append(row("note", note))
     if r.get("meaning"):
         lines.append(row("what these numbers are", r["meaning"]["label"]))
     lat = r.get("latent")

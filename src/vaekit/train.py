@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 
 from . import checkpoint, distributed
 from .config import Config, TrainConfig
-from .data import Data, Loader, TensorLoader, open_data
+from .data import Data, Loader, open_data
 from .errors import ConfigError, RunWriteError, TrainingDiverged, TrainingInterrupted
 from .evaluate import elbo
 from .models import Model, build
@@ -157,6 +158,8 @@ class Trainer:
             )
         torch.manual_seed(t.seed)
         self.data = data if data is not None else open_data(cfg.data)
+        if self.data.columns is not None:  # a table: its layout goes into config.json (vaekit.score)
+            cfg.model.columns, cfg.model.likelihood = self.data.columns, "mixed"
         if t.batch_size > len(self.data.train):
             raise ConfigError(
                 f"train.batch_size={t.batch_size} is larger than the {len(self.data.train)} training "
@@ -177,7 +180,9 @@ class Trainer:
         self.running = Running()
         if self.device.type == "cuda":  # the whole dataset on the GPU: batches by index, no copies
             self.data.train = self.data.train.to(self.device)
-        self.loader: Loader = TensorLoader(
+        from .data.stream import make_loader  # rows on disk stream, rows in memory index
+
+        self.loader: Loader = make_loader(
             self.data.train,
             t.batch_size,
             shuffle=True,
@@ -255,7 +260,7 @@ class Trainer:
         bad, stop = distributed.any_flags(not bool(torch.isfinite(terms.loss) & torch.isfinite(norm)),
                                           self.stop_signal is not None)
         if stop and self.stop_signal is None:  # another rank was signalled: stop at the same step
-            self.stop_signal = 15
+            self.stop_signal = 15  # SIGTERM: the name shown in the stop message
         if bad:
             self._bad_step()
             return
@@ -389,6 +394,8 @@ class Trainer:
 
         self.model.after_fit(self.data.train)
         checkpoint.save_model(self.dir / MODEL, self.model, model_meta(self.cfg, self.model, self.epoch, self.step))
+        if len(self.data.shape) == 1 and math.isqrt(self.data.shape[0]) ** 2 != self.data.shape[0]:
+            return  # vectors that are no square image (tables): no pictures to draw
         self.model.eval()
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(self.cfg.train.seed)

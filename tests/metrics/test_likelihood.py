@@ -17,14 +17,16 @@ from scipy.linalg import subspace_angles
 from vaekit.config import ModelConfig
 from vaekit.data import Split
 from vaekit.evaluate import elbo
-from vaekit.metrics.likelihood import (
+from vaekit.metrics.discretized import (
     DiscretizedGaussian,
-    FastBernoulli,
     check_quantized,
     discretized,
+    log_discretized_gaussian,
+)
+from vaekit.metrics.likelihood import (
+    FastBernoulli,
     fast_bernoulli,
     importance_sampled_nll,
-    log_discretized_gaussian,
     logmeanexp_chunks,
     meaning,
 )

@@ -12,25 +12,31 @@ import torch
 
 from ..config import DataConfig
 from ..errors import DataError
-from . import arrays, folder, mnist, sources  # noqa: F401  (registers the sources)
+from . import arrays, folder, mnist, sources, tabular  # noqa: F401  (registers the sources)
 from .core import Data, Loader, Split, TensorLoader, binarize, epoch_generator, to_unit_float
 from .sources import RawData, get_source, register_source
 
 
-def _tensor_split(x: np.ndarray, y: np.ndarray | None, where: str) -> Split:
+def _tensor_split(x: np.ndarray, y: np.ndarray | None, where: str, unit: bool = True) -> Split:
     if y is not None and len(y) != len(x):
         raise DataError(f"{where}: {len(y)} labels for {len(x)} examples; they must match")
-    xt = torch.from_numpy(np.ascontiguousarray(to_unit_float(x, where)))
+    # unit=False: a table, already standardised and checked by its source (not pixels in [0, 1])
+    xt = torch.from_numpy(np.ascontiguousarray(to_unit_float(x, where) if unit else x.astype(np.float32)))
     yt = None if y is None else torch.from_numpy(np.asarray(y, dtype=np.int64))
     return Split(xt, yt)
 
 
 def open_data(cfg: DataConfig) -> Data:
     """Load, split and binarize the data a config describes."""
+    from . import stream
+
+    if stream.wants_stream(cfg):  # memory-mapped .npy / .npy shards, larger than memory
+        return stream.open_stream(cfg)
     raw: RawData = get_source(cfg.source)(cfg)
     where = cfg.path or cfg.source
-    train = _tensor_split(raw.x_train, raw.y_train, f"{where} (train)")
-    test = None if raw.x_test is None else _tensor_split(raw.x_test, raw.y_test, f"{where} (test)")
+    unit = raw.columns is None
+    train = _tensor_split(raw.x_train, raw.y_train, f"{where} (train)", unit)
+    test = None if raw.x_test is None else _tensor_split(raw.x_test, raw.y_test, f"{where} (test)", unit)
     if len(train) == 0:
         raise DataError(f"{where}: no training examples")
     if cfg.split == "all" and test is not None:
@@ -72,6 +78,7 @@ def open_data(cfg: DataConfig) -> Data:
         binarize=cfg.binarize,
         threshold=cfg.threshold,
         classes=raw.classes,
+        columns=raw.columns,
     )
 
 

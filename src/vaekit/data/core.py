@@ -48,6 +48,7 @@ class Data:
     binarize: Binarize = "none"
     threshold: float = 0.5
     classes: list[str] | None = None  # label names, when labels exist
+    columns: list[dict] | None = None  # tables: the column layout (vaekit.data.tabular)
 
     @property
     def eval_split(self) -> tuple[str, Split]:

@@ -23,6 +23,8 @@ class RawData:
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     classes: list[str] | None = None
+    # tables (vaekit.data.tabular): the column layout; x is then standardised, not in [0, 1]
+    columns: list[dict] | None = None
 
 
 SOURCES: dict[str, Callable[..., RawData]] = {}

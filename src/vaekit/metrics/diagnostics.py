@@ -123,8 +123,9 @@ def posterior_diagnostics(
         m = min(n, mi_points)
         mi = mutual_information(mu[:m], torch.cat(logvars)[:m], seed)
     total = None if kl_dim is None else sum(kl_dim)
-    return Diagnostics(kl_dim, activity.tolist(), active, mi, math.log(min(n, mi_points)),
-                       collapse_warning(active, total))
+    # Activity is a variance over the data: with one datapoint there is nothing to judge collapse by.
+    warning = collapse_warning(active, total) if n > 1 else None
+    return Diagnostics(kl_dim, activity.tolist(), active, mi, math.log(min(n, mi_points)), warning)
 
 
 __all__ = [

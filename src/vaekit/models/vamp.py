@@ -8,13 +8,10 @@ r_k ~ N(0, 1) at initialisation, so they stay inside the data range [0, 1]. The 
 form: it is estimated by Monte Carlo, mean_l [log q(z_l|x) - log p(z_l)] (the VAE's estimator A).
 ``sample()`` draws from the VampPrior: a uniformly chosen component k, then z ~ q(z|u_k).
 
-Tomczak & Welling train every model with a linear KL warm-up (their experimental set-up: warm-up for the first
-100 epochs), and without one the VampPrior VAE collapses on this repository's tanh MLP within an
-epoch (KL -> 0: the encoder maps every x and every u_k to the same posterior, for which the
-mixture *is* q and the KL is exactly 0; measured: test -ELBO 206 nats, 0 active units after 5
-epochs). So ``vamp`` inherits :class:`~vaekit.models.warmup.WarmupVAE`'s schedule and options
-(linear over ``steps`` optimiser steps by default; ``steps = 1`` switches it off) and overrides
-only ``make_prior``.
+Tomczak & Welling train every model with a linear KL warm-up (their experimental set-up: warm-up
+for the first 100 epochs), so ``vamp`` inherits :class:`~vaekit.models.warmup.WarmupVAE`'s schedule
+and options (linear over ``steps`` optimiser steps by default; ``steps = 1`` switches it off) and
+overrides only ``make_prior``.
 """
 
 from __future__ import annotations

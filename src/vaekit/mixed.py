@@ -1,0 +1,95 @@
+"""A mixed likelihood for tables: Gaussian numeric columns, softmax-categorical column groups.
+
+For a row x laid out by :mod:`vaekit.data.tabular` (standardised numerics, optional observed
+indicators, one-hot groups) and decoder outputs ``out`` of the same width D:
+
+    log p(x|z) = sum_numeric m_j * log N(x_j; out_j, sigma_j^2)
+               + sum_groups  sum_k x_gk * log softmax(out_g)_k
+
+``m_j`` is the observed indicator (1 when the column has none), so a masked gap contributes
+nothing, and a missing categorical cell is an all-zero one-hot, which contributes nothing either.
+``sigma_j = min_sigma + softplus(s_j)`` is one learned scale per numeric column (homoscedastic).
+Indicator positions are inputs only: their decoder outputs are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .distributions import Likelihood
+from .errors import ConfigError
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class MixedLikelihood(Likelihood):
+    """p(x|z) for one encoded table row (D,); see the module docstring."""
+
+    def __init__(self, columns: list[dict[str, Any]], min_sigma: float = 0.01) -> None:
+        super().__init__(event_dims=1)
+        if not columns:
+            raise ConfigError("model.likelihood=mixed needs a table: train on --data csv (model.columns is empty)")
+        num, mask, groups, at = [], [], [], 0
+        for c in columns:
+            if c["type"] == "numeric":
+                num.append(at)
+                mask.append(at + 1 if c.get("masked") else -1)
+                at += 1 + int(bool(c.get("masked")))
+            else:
+                groups.append((at, len(c["levels"])))
+                at += len(c["levels"])
+        self.width, self.groups, self.min_sigma = at, groups, min_sigma
+        self.register_buffer("num", torch.tensor(num, dtype=torch.long), persistent=False)  # (Dn,)
+        self.register_buffer("mask", torch.tensor(mask, dtype=torch.long), persistent=False)  # (Dn,)
+        self.raw_sigma = nn.Parameter(torch.full((len(num),), math.log(math.e - 1)))  # sigma = 1 + floor
+
+    def sigma(self) -> Tensor:  # (Dn,)
+        return self.min_sigma + F.softplus(self.raw_sigma)
+
+    def log_prob(self, out: Tensor, x: Tensor) -> Tensor:
+        """out (..., B, D), x (B, D) -> (..., B)."""
+        total = out.new_zeros(out.shape[:-1])
+        if len(self.num):
+            mu, xn, s = out[..., self.num], x[..., self.num], self.sigma()  # (..., B, Dn), (B, Dn), (Dn,)
+            ll = -0.5 * ((xn - mu) / s) ** 2 - torch.log(s) - 0.5 * LOG_2PI
+            observed = torch.where(self.mask >= 0, x[..., self.mask.clamp(min=0)], torch.ones_like(xn))
+            total = total + (ll * observed).sum(-1)
+        for start, k in self.groups:
+            logp = torch.log_softmax(out[..., start : start + k], dim=-1)  # (..., B, k)
+            total = total + (x[..., start : start + k] * logp).sum(-1)
+        return total
+
+    def mean(self, out: Tensor) -> Tensor:
+        """Numeric means, category probabilities, indicators set to 1 (observed)."""
+        m = out.clone()
+        if len(self.num):
+            m[..., self.mask[self.mask >= 0]] = 1.0
+        for start, k in self.groups:
+            m[..., start : start + k] = torch.softmax(out[..., start : start + k], dim=-1)
+        return m
+
+    def sample(self, out: Tensor) -> Tensor:
+        x = self.mean(out)
+        if len(self.num):
+            x[..., self.num] = out[..., self.num] + self.sigma() * torch.randn_like(out[..., self.num])
+        for start, k in self.groups:
+            probs = x[..., start : start + k].reshape(-1, k)
+            pick = torch.multinomial(probs, 1).view(*out.shape[:-1])
+            x[..., start : start + k] = F.one_hot(pick, k).to(out.dtype)
+        return x
+
+    @property
+    def kind(self) -> str:
+        return "density" if len(self.num) else "mass"
+
+
+def build(event_dims: int, cfg: Any) -> MixedLikelihood:
+    """The ``mixed`` entry of ``vaekit.distributions.LIKELIHOODS``: the layout from ``model.columns``."""
+    if event_dims != 1:
+        raise ConfigError("model.likelihood=mixed models table rows (N, D); this data has images")
+    return MixedLikelihood(list(cfg.columns), cfg.min_sigma)

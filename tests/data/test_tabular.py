@@ -1,0 +1,91 @@
+"""The csv source: column types, standardisation, one-hot, missing values; the mixed likelihood."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vaekit.config import DataConfig, ModelConfig
+from vaekit.data import open_data
+from vaekit.errors import DataError
+from vaekit.mixed import MixedLikelihood
+
+
+def write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+TABLE = "h,colour,n\n1.0,red,3\n3.0,blue,1\n5.0,red,2\n7.0,green,3\n"
+
+
+def test_numeric_standardised_categorical_one_hot(tmp_path: Path):
+    data = open_data(DataConfig(source="csv", path=write(tmp_path / "t.csv", TABLE), categorical=["n"]))
+    cols = data.columns
+    assert [(c["name"], c["type"]) for c in cols] == [("h", "numeric"), ("colour", "categorical"), ("n", "categorical")]
+    assert cols[0]["mean"] == 4.0 and cols[0]["std"] == pytest.approx(math.sqrt(5.0))  # population std of 1,3,5,7
+    assert cols[1]["levels"] == ["blue", "green", "red"] and cols[2]["levels"] == ["1", "2", "3"]
+    x = data.train.x  # (4, 1 + 3 + 3)
+    assert x.shape == (4, 7) and data.shape == (7,)
+    assert torch.allclose(x[:, 0], torch.tensor([-3.0, -1.0, 1.0, 3.0]) / math.sqrt(5.0))
+    assert x[:, 1:4].tolist() == [[0, 0, 1], [1, 0, 0], [0, 0, 1], [0, 1, 0]]
+    assert x[:, 4:].tolist() == [[0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1]]
+
+
+def test_missing_values_are_reported_by_column_and_line(tmp_path: Path):
+    path = write(tmp_path / "t.csv", "a,b\n1,x\n,y\n3,NA\n4,\n")
+    with pytest.raises(DataError, match=r"column 'a' has 1 missing value\(s\) on line\(s\) 3; .*data.missing=mask"):
+        open_data(DataConfig(source="csv", path=path))
+
+
+def test_masked_missing_values(tmp_path: Path):
+    path = write(tmp_path / "t.csv", "a,b\n1,x\n,y\n3,NA\n5,x\n")
+    data = open_data(DataConfig(source="csv", path=path, missing="mask"))
+    a, b = data.columns
+    assert a["masked"] and a["mean"] == 3.0  # statistics of the observed values only
+    # a, its observed indicator, then b's one-hot; the gap in b is all zeros
+    assert data.train.x[:, 1].tolist() == [1, 0, 1, 1] and data.train.x[1, 0] == 0.0
+    assert data.train.x[2, 2:].tolist() == [0, 0]
+
+
+def test_ragged_rows_and_unknown_categorical(tmp_path: Path):
+    with pytest.raises(DataError, match="line 3 has 1 fields but the header has 2"):
+        open_data(DataConfig(source="csv", path=write(tmp_path / "r.csv", "a,b\n1,2\n3\n")))
+    with pytest.raises(DataError, match=r"data.categorical: \['zz'\] are not columns"):
+        open_data(DataConfig(source="csv", path=write(tmp_path / "t.csv", TABLE), categorical=["zz"]))
+
+
+def test_mixed_log_prob_is_gaussian_plus_categorical():
+    cols = [{"name": "a", "type": "numeric", "mean": 0, "std": 1, "masked": True},
+            {"name": "c", "type": "categorical", "levels": ["p", "q", "r"]}]
+    lik = MixedLikelihood(cols, min_sigma=0.01)
+    out = torch.tensor([[0.5, 9.0, 1.0, 2.0, 3.0]])  # (1, 5): mean of a, ignored, 3 logits
+    x = torch.tensor([[1.5, 1.0, 0.0, 1.0, 0.0]])  # a = 1.5 observed, c = q
+    s = lik.sigma()[0].item()
+    expected = -0.5 * (1.0 / s) ** 2 - math.log(s) - 0.5 * math.log(2 * math.pi) + (2.0 - math.log(sum(math.exp(v) for v in (1, 2, 3))))
+    assert lik.log_prob(out, x).item() == pytest.approx(expected, abs=1e-5)
+    # A gap (indicator 0) and a missing category (all-zero one-hot) contribute nothing at all.
+    gap = torch.tensor([[123.0, 0.0, 0.0, 0.0, 0.0]])
+    assert lik.log_prob(out, gap).item() == 0.0
+    probs = lik.mean(out)
+    assert probs[0, 1] == 1.0 and probs[0, 2:].sum().item() == pytest.approx(1.0)
+
+
+def test_mixed_needs_a_table():
+    with pytest.raises(Exception, match="needs a table"):
+        MixedLikelihood([])
+    from vaekit.distributions import build_likelihood
+
+    with pytest.raises(Exception, match="models table rows"):
+        build_likelihood("mixed", 3, ModelConfig(likelihood="mixed"))
+
+
+def test_sample_is_one_hot():
+    cols = [{"name": "c", "type": "categorical", "levels": ["p", "q"]}, {"name": "d", "type": "categorical", "levels": ["u", "v", "w"]}]
+    torch.manual_seed(0)
+    x = MixedLikelihood(cols).sample(torch.randn(6, 5))
+    assert np.array_equal(x[:, :2].sum(1).numpy(), np.ones(6)) and np.array_equal(x[:, 2:].sum(1).numpy(), np.ones(6))

@@ -1,0 +1,75 @@
+"""Anomaly scores of table rows: planted outliers rank at the top."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vaekit
+from vaekit.cli import main
+from vaekit.score import score_csv
+
+
+def table(path: Path, n: int, seed: int, outliers: list[list[str]] | None = None) -> Path:
+    """Rows where b = 2a + noise and the colour is decided by a: a learnable joint structure."""
+    rng = np.random.default_rng(seed)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b", "colour"])
+        for _ in range(n):
+            a = rng.normal()
+            w.writerow([f"{a:.4f}", f"{2 * a + 0.1 * rng.normal():.4f}", "red" if a > 0 else "blue"])
+        for row in outliers or []:
+            w.writerow(row)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("score")
+    cfg = vaekit.resolve("pytorch-example", overrides=[{
+        "data": {"source": "csv", "path": str(table(tmp / "train.csv", 512, 0))},
+        "model": {"hidden": [32], "latent_dim": 2},
+        "train": {"epochs": 60, "batch_size": 64, "lr": 3e-3, "progress": False, "tensorboard": False, "eval_every": 0},
+    }])
+    vaekit.train(cfg, tmp / "run")
+    return tmp / "run"
+
+
+def test_layout_is_saved_with_the_run(run: Path):
+    cols = json.loads((run / "config.json").read_text())["model"]["columns"]
+    assert [c["name"] for c in cols] == ["a", "b", "colour"] and cols[2]["levels"] == ["blue", "red"]
+    assert abs(cols[0]["mean"]) < 0.15 and 0.85 < cols[0]["std"] < 1.15  # a ~ N(0, 1) over 512 rows
+    assert vaekit.load_run(run).config.model.likelihood == "mixed"
+
+
+def test_planted_outliers_rank_at_the_top(run: Path, tmp_path: Path):
+    planted = [["6.0", "-12.0", "red"],    # far out in both numeric columns
+               ["0.5", "-3.0", "red"],     # b breaks b = 2a by 40 noise sds; marginals plausible
+               ["1.5", "3.0", "blue"],     # the colour contradicts a
+               ["-5.0", "-10.0", "blue"]]  # on the line, but 5 sd out
+    new = table(tmp_path / "new.csv", 200, 1, planted)
+    scores = score_csv(run, new, tmp_path / "scores.csv")["neg_elbo"]
+    top = set(np.argsort(-scores)[:4].tolist())
+    assert top == {200, 201, 202, 203}
+    with open(tmp_path / "scores.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 204 and rows[0]["line"] == "2"
+    assert float(rows[200]["neg_elbo"]) == pytest.approx(float(scores[200]), rel=1e-5)
+
+
+def test_score_cli_and_its_errors(run: Path, tmp_path: Path, capsys):
+    new = table(tmp_path / "new.csv", 20, 2, [["0.1", "0.2", "purple"]])
+    assert main(["score", str(run), "--data", str(new), "-o", str(tmp_path / "s.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "column 'colour' has value 'purple' on line(s) 22 that training never saw" in err and err.count("\n") == 1
+    ok = table(tmp_path / "ok.csv", 20, 2)
+    assert main(["score", str(run), "--data", str(ok), "-o", str(tmp_path / "s.csv")]) == 0
+    assert "wrote" in capsys.readouterr().out and (tmp_path / "s.csv").is_file()
+    (tmp_path / "nob.csv").write_text("a,colour\n1,red\n")
+    assert main(["score", str(run), "--data", str(tmp_path / "nob.csv")]) == 2
+    assert "lacks the column(s) ['b']" in capsys.readouterr().err
