@@ -81,6 +81,8 @@ def test_resume_extends_a_run(run_dir, tmp_path):
         (["train", "--resume"], "--resume needs --out"),
         (["evaluate", "no/such/run"], "run folder no/such/run does not exist"),
         (["sample", "."], "config.json is missing"),
+        (["sample", ".", "-n", "-1"], "argument -n: must be at least 1"),
+        (["evaluate", ".", "--k", "-5"], "argument --k: must be >= 0"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):

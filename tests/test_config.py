@@ -32,6 +32,7 @@ def test_unknown_key_names_nearest():
         ({"model": {"hidden": [400, -1]}}, "model.hidden"),
         ({"data": {"source": "folder"}}, "data.path: the 'folder' source needs a path"),
         ({"model": {"channels": [8, 16], "strides": [2]}}, "model.strides"),
+        ({"model": {"arch": "conv", "kernel_size": 4}}, "model.kernel_size: conv layers need an odd kernel"),
     ],
 )
 def test_bad_values_are_named(raw, message):

@@ -137,3 +137,35 @@ def test_tensorboard_logs_every_metric_when_installed(tmp_path, tiny_cfg, monkey
     scalars = {(c[0], c[2]): c[1] for c in calls if len(c) == 3}
     assert scalars[("train/loss", 2)] == run.metrics[1]["train_loss"]
     assert scalars[("test/kl", 1)] == run.metrics[0]["test_kl"]
+
+
+def test_resume_refuses_to_stretch_a_cosine_schedule(tmp_path, tiny_cfg):
+    """The cosine period is the epoch count: extending it on resume would restart the schedule."""
+    tiny_cfg.train.lr_schedule, tiny_cfg.train.epochs = "cosine", 1
+    vaekit.train(tiny_cfg, tmp_path / "r", log=lambda s: None)
+    tiny_cfg.train.epochs = 3
+    with pytest.raises(VaekitError, match="train.epochs cannot change from 1 to 3 with the cosine"):
+        vaekit.train(tiny_cfg, tmp_path / "r", resume=True, log=lambda s: None)
+
+
+def test_resume_with_cosine_schedule_equals_uninterrupted(tmp_path, monkeypatch, tiny_cfg):
+    tiny_cfg.train.lr_schedule, tiny_cfg.train.epochs = "cosine", 3
+    full = vaekit.train(tiny_cfg, tmp_path / "full", log=lambda s: None)
+    from vaekit.train import Trainer
+
+    original, calls = Trainer._step, {"n": 0}
+
+    def crash(self, x, y):
+        calls["n"] += 1
+        if calls["n"] == 12:  # in epoch 2 (8 steps per epoch)
+            raise RuntimeError("crash")
+        original(self, x, y)
+
+    monkeypatch.setattr(Trainer, "_step", crash)
+    with pytest.raises(RuntimeError):
+        vaekit.train(tiny_cfg, tmp_path / "part", log=lambda s: None)
+    monkeypatch.undo()
+    resumed = vaekit.train(tiny_cfg, tmp_path / "part", resume=True, log=lambda s: None)
+    assert [r["lr"] for r in resumed.metrics] == [r["lr"] for r in full.metrics]
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k

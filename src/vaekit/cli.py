@@ -19,6 +19,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"vaekit: error: {message} (see '{self.prog} --help')\n")
 
 
+def _count(text: str) -> int:
+    """argparse type: a whole number >= 1 (a bad value is a one-line usage error, exit 2)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _natural(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 # Flag -> config key, for the flags that set one config value each.
 FLAG_KEYS = {
     "epochs": "train.epochs",
@@ -81,10 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="negative ELBO, importance-sampled NLL and latent diagnostics of a run")
     e.add_argument("run")
     e.add_argument("--split", choices=["test", "val", "train"], help="default: test, else val, else train")
-    e.add_argument("--k", type=int, default=1000, help="importance samples per datapoint for the NLL (0: skip it)")
-    e.add_argument("--samples", type=int, default=1, help="posterior samples per datapoint for the ELBO")
-    e.add_argument("--batch-size", type=int, default=100, help="images per importance-sampling batch")
-    e.add_argument("--limit", type=int, help="evaluate the first N examples of the split only")
+    e.add_argument("--k", type=_natural, default=1000, help="importance samples per datapoint for the NLL (0: skip it)")
+    e.add_argument("--samples", type=_count, default=1, help="posterior samples per datapoint for the ELBO")
+    e.add_argument("--batch-size", type=_count, default=100, help="images per importance-sampling batch")
+    e.add_argument("--limit", type=_count, help="evaluate the first N examples of the split only")
     e.add_argument("--discretized", action="store_true", help="Gaussian likelihoods: NLL of 8-bit pixels and bits/dim")
     e.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -93,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="decode draws from the prior into an image grid")
     s.add_argument("run")
-    s.add_argument("-n", type=int, default=64, help="how many samples")
+    s.add_argument("-n", type=_count, default=64, help="how many samples")
     s.add_argument("-o", "--out", default="samples.png")
     s.add_argument("--temperature", type=float, default=1.0, help="scale of the prior draws")
     s.add_argument("--seed", type=int, default=0)
@@ -101,14 +117,14 @@ def _parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("gradvar", help="variance of score-function vs reparameterised ELBO gradients (encoder)")
     g.add_argument("run")
-    g.add_argument("--batch-size", type=int, default=100, help="test images in the batch")
+    g.add_argument("--batch-size", type=_count, default=100, help="test images in the batch")
     g.add_argument("--draws", type=int, default=100, help="one-sample gradient draws per estimator")
     g.add_argument("--split", choices=["test", "val", "train"])
     g.add_argument("--seed", type=int, default=0)
 
     r = sub.add_parser("reconstruct", help="originals above their reconstructions, as an image grid")
     r.add_argument("run")
-    r.add_argument("-n", type=int, default=32, help="how many images (a multiple of 8)")
+    r.add_argument("-n", type=_count, default=32, help="how many images (a multiple of 8)")
     r.add_argument("-o", "--out", default="reconstructions.png")
     r.add_argument("--split", choices=["test", "val", "train"])
 
@@ -137,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: all that apply)")
     v.add_argument("-o", "--out-dir", help="where to write the PNGs (default RUN/plots)")
     v.add_argument("--temperature", type=float, default=1.0, help="samples: scale of the prior draws")
-    v.add_argument("-n", type=int, default=64, help="samples: how many")
+    v.add_argument("-n", type=_count, default=64, help="samples: how many")
     v.add_argument("--steps", type=int, help="manifold tiles per axis (default 20); interpolation/traversal steps (10)")
     v.add_argument("--range", type=float, default=2.0, help="manifold/traversal span: +-RANGE standard deviations")
     v.add_argument("--dims", type=int, nargs=2, metavar=("I", "J"), help="manifold plane: two latent dimensions "
@@ -154,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("run")
     sc.add_argument("--data", required=True, help="the CSV to score (the training columns, any rows)")
     sc.add_argument("-o", "--out", default="scores.csv")
-    sc.add_argument("--samples", type=int, default=10, help="posterior draws per row")
+    sc.add_argument("--samples", type=_count, default=10, help="posterior draws per row")
     sc.add_argument("--seed", type=int, default=0)
 
     h = sub.add_parser("report", help="one self-contained HTML page of a run: RUN/report.html")

@@ -70,6 +70,9 @@ class ModelConfig:
     strides: list[int] | None = None  # conv strides per layer; None = 2 for every layer
     dense: list[int] = field(default_factory=list)  # conv: dense layers between conv stack and latent
     decoder_dense: list[int] | None = None  # conv decoder dense layers; None = reversed(dense)
+    # Weight initialisation: PyTorch's default, or Glorot-uniform kernels with zero biases (what
+    # Keras does; the keras-conv preset uses it to reproduce that model's training curve).
+    init: Literal["default", "glorot"] = "default"
     activation: Literal["relu", "tanh", "elu", "leaky_relu", "softplus", "gelu", "silu"] = "relu"
     likelihood: Literal["bernoulli", "gaussian", "gaussian-learned", "mixed"] = "bernoulli"
     sigma: float = 1.0  # fixed-variance Gaussian: the decoder's standard deviation
@@ -249,6 +252,11 @@ def validate(cfg: Config) -> None:
     for ok, key, msg in checks:
         if not ok:
             raise ConfigError(f"{key}: {msg} (got {_get(cfg, key)!r})")
+    if m.arch == "conv" and m.kernel_size % 2 == 0:
+        raise ConfigError(
+            f"model.kernel_size: conv layers need an odd kernel (got {m.kernel_size}) so that "
+            "padding kernel//2 keeps the image size; use 3 or 5"
+        )
     if m.strides is not None and len(m.strides) != len(m.channels):
         raise ConfigError(
             f"model.strides: needs one stride per conv layer ({len(m.channels)}), got {m.strides}"

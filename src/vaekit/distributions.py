@@ -29,7 +29,7 @@ class DiagonalGaussian:
         return torch.exp(0.5 * self.logvar)
 
     def rsample(self, n: int = 1) -> Tensor:
-        """``n`` reparameterised draws z = mu + sigma * eps (Kingma & Welling eq. 10): (n, B, D)."""
+        """``n`` reparameterised draws z = mu + sigma * eps (Kingma & Welling §2.4): (n, B, D)."""
         eps = torch.randn((n, *self.mu.shape), dtype=self.mu.dtype, device=self.mu.device)
         return self.mu + self.std * eps
 

@@ -11,17 +11,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
 from . import checkpoint
 from .config import Config, load_json
-from .errors import CheckpointError, VaekitError
+from .errors import CheckpointError, ConfigError, RunWriteError, VaekitError
 from .models import Model, build
 
 CONFIG = "config.json"
@@ -125,3 +126,39 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
 def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
     """The trained model of a run folder, in eval mode, with ``model.config`` set to its run config."""
     return load_run(path, device).model
+
+
+# Train keys that may change when a run is resumed: they do not alter the optimisation path.
+RESUMABLE_CHANGES = {"epochs", "progress", "device", "tensorboard", "eval_batch_size", "threads", "plot_every", "compile"}
+
+
+def check_resume_config(saved: Config, new: Config) -> None:
+    """Refuse to resume with a config that would change the optimisation path."""
+    old, cur = saved.to_dict(), new.to_dict()
+    if new.train.lr_schedule == "cosine" and old["train"]["epochs"] != new.train.epochs:
+        raise ConfigError(
+            f"--resume: train.epochs cannot change from {old['train']['epochs']} to {new.train.epochs} "
+            "with the cosine LR schedule, whose period is the epoch count; start a new run instead"
+        )
+    for section in ("data", "model", "train"):
+        for key, value in cur[section].items():
+            if section == "train" and key in RESUMABLE_CHANGES:
+                continue
+            if old[section].get(key) != value:
+                raise ConfigError(
+                    f"--resume: {section}.{key} is {value!r} but the run was started with "
+                    f"{old[section].get(key)!r}; only {sorted(RESUMABLE_CHANGES)} may change"
+                )
+
+
+@contextlib.contextmanager
+def run_writes(run_dir: Path, what: str) -> Iterator[None]:
+    """Turn an OS error while writing into the run folder into one clear line."""
+    try:
+        yield
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise RunWriteError(
+            f"cannot write {what} in {run_dir}: {reason}; files written before are intact. "
+            "Free some space or choose another --out, then --resume"
+        ) from None

@@ -18,116 +18,27 @@ from typing import Any, Callable, Iterator
 import torch
 
 from . import checkpoint, distributed
-from .config import Config, TrainConfig
+from .config import Config
 from .data import Data, Loader, open_data
-from .errors import ConfigError, RunWriteError, TrainingDiverged, TrainingInterrupted
+from .errors import ConfigError, TrainingDiverged, TrainingInterrupted
 from .evaluate import elbo
-from .models import Model, build
+from .models import build
+from .optim import make_optimizer, make_scheduler, select_device
 from .run import (
     CONFIG,
     LAST,
     METRICS,
     MODEL,
     Run,
+    check_resume_config,
     check_run_dir,
     clear_run_dir,
     default_run_dir,
     model_meta,
     read_metrics,
+    run_writes,
 )
-
-# Keys that may change when a run is resumed: they do not alter the optimisation path.
-RESUMABLE_CHANGES = {"epochs", "progress", "device", "tensorboard", "eval_batch_size", "threads", "plot_every", "compile"}
-
-
-def select_device(name: str) -> torch.device:
-    """``auto`` is CUDA when present, else CPU; asking for CUDA without it is an input error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device: cuda was asked for but no CUDA device is available; use --device cpu")
-    return torch.device(name)
-
-
-def make_optimizer(model: Model, cfg: TrainConfig) -> torch.optim.Optimizer:
-    # The fused kernel updates every parameter in one call: fewer Python dispatches per step.
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-
-
-def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
-    """An epoch-wise LR schedule, or None."""
-    sched = torch.optim.lr_scheduler
-    if cfg.lr_schedule == "cosine":
-        return sched.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
-    if cfg.lr_schedule == "step":
-        return sched.StepLR(opt, step_size=cfg.lr_step_epochs, gamma=cfg.lr_gamma)
-    if cfg.lr_schedule == "exponential":
-        return sched.ExponentialLR(opt, gamma=cfg.lr_gamma)
-    return None
-
-
-def _check_resume_config(saved: Config, new: Config) -> None:
-    old, cur = saved.to_dict(), new.to_dict()
-    for section in ("data", "model", "train"):
-        for key, value in cur[section].items():
-            if section == "train" and key in RESUMABLE_CHANGES:
-                continue
-            if old[section].get(key) != value:
-                raise ConfigError(
-                    f"--resume: {section}.{key} is {value!r} but the run was started with "
-                    f"{old[section].get(key)!r}; only {sorted(RESUMABLE_CHANGES)} may change"
-                )
-
-
-def _tensorboard(run_dir: Path, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # optional extra: vaekit[tensorboard]
-        return None
-    return SummaryWriter(str(run_dir / "tensorboard"))
-
-
-class Running:
-    """Per-example sums of the named terms over the current epoch, kept on the device."""
-
-    def __init__(self) -> None:
-        self.sums: torch.Tensor | None = None
-        self.names: list[str] = []
-        self.count = 0
-
-    def add(self, items: dict[str, torch.Tensor], n: int) -> None:
-        batch = torch.stack([v.detach() for v in items.values()]) * n  # (terms,)
-        self.sums = batch if self.sums is None else self.sums + batch
-        self.names, self.count = list(items), self.count + n
-
-    def averages(self) -> dict[str, float]:
-        if self.sums is None:
-            return {}
-        return dict(zip(self.names, (self.sums / self.count).tolist()))
-
-    def state(self) -> dict[str, Any]:
-        # float32 values survive tolist() exactly, so a resumed epoch reports the same averages.
-        return {"names": self.names, "count": self.count, "sums": None if self.sums is None else self.sums.tolist()}
-
-    def load(self, state: dict[str, Any] | None, device: torch.device) -> None:
-        if state and state.get("sums") is not None:
-            self.sums = torch.tensor(state["sums"], dtype=torch.float32, device=device)
-            self.names, self.count = list(state["names"]), int(state["count"])
-
-
-@contextlib.contextmanager
-def run_writes(run_dir: Path, what: str) -> Iterator[None]:
-    """Turn an OS error while writing into the run folder into one clear line."""
-    try:
-        yield
-    except OSError as err:
-        reason = err.strerror or str(err)
-        raise RunWriteError(
-            f"cannot write {what} in {run_dir}: {reason}; files written before are intact. "
-            "Free some space or choose another --out, then --resume"
-        ) from None
+from .runlog import Running, format_row, tensorboard_writer, truncate_metrics
 
 
 class Trainer:
@@ -196,7 +107,7 @@ class Trainer:
         if resume:
             from .config import load_json
 
-            _check_resume_config(load_json(run_dir / CONFIG), cfg)
+            check_resume_config(load_json(run_dir / CONFIG), cfg)
             for folder in (run_dir, run_dir / LAST.parent):
                 checkpoint.remove_stale_temporaries(folder)
             meta = checkpoint.load_training_state(run_dir / LAST, self.model, self.opt, self.scheduler)
@@ -321,7 +232,7 @@ class Trainer:
     def fit(self) -> Run:
         """Train up to ``train.epochs``, evaluating, logging and checkpointing as configured."""
         t = self.cfg.train
-        writer = _tensorboard(self.dir, t.tensorboard) if self.is_main else None
+        writer = tensorboard_writer(self.dir, t.tensorboard) if self.is_main else None
         with self._signals():
             self._fit_epochs(writer)
         if self.is_main:
@@ -353,7 +264,7 @@ class Trainer:
                 row.update({f"{eval_name}_{k}": v for k, v in ev.items()})
             if self.is_main:
                 self._write_metrics(row, writer)
-                self.log(_format_row(row, t.epochs))
+                self.log(format_row(row, t.epochs))
                 if t.plot_every and self.epoch % t.plot_every == 0:  # pictures to watch progress by
                     from .viz.progress import progress_pictures
 
@@ -406,18 +317,6 @@ class Trainer:
         final_pictures(self.model, self.data, read_metrics(self.dir), self.dir / "plots", self.cfg.train.seed)
 
 
-def _format_row(row: dict[str, Any], epochs: int) -> str:
-    parts = [f"epoch {row['epoch']}/{epochs}"]
-    for prefix in ("train", "val", "test"):
-        if f"{prefix}_loss" in row:
-            extra = ", ".join(
-                f"{k[len(prefix) + 1:]} {v:.2f}" for k, v in row.items() if k.startswith(prefix + "_") and k != f"{prefix}_loss"
-            )
-            parts.append(f"{prefix} loss {row[prefix + '_loss']:.2f} ({extra})")
-    parts.append(f"{row['seconds']:.1f}s")
-    return "  ".join(parts)
-
-
 def train(
     config: Config,
     run_dir: str | Path | None = None,
@@ -447,13 +346,7 @@ def train(
                     checkpoint.atomic_write_text(path / CONFIG, config.to_json())
                     (path / METRICS).unlink(missing_ok=True)
                 else:
-                    _truncate_metrics(path, trainer.epoch)
+                    truncate_metrics(path, trainer.epoch)
         run = trainer.fit()
         distributed.barrier()  # no rank leaves (and tears the group down) before rank 0 has finished
         return run
-
-
-def _truncate_metrics(path: Path, epoch: int) -> None:
-    """Drop metric rows written after the checkpoint we resume from (a crash between the two)."""
-    rows = [r for r in read_metrics(path) if r.get("epoch", 0) <= epoch]
-    checkpoint.atomic_write_text(path / METRICS, "".join(json.dumps(r) + "\n" for r in rows))

@@ -102,3 +102,7 @@ def test_warmup_ramps_the_kl_weight():
     torch.manual_seed(0)
     t = model(x, step=25, reduce=False)
     assert torch.allclose(t.loss, t.recon + 0.5 * t.kl)
+    model.eval()  # held-out numbers report the full bound whatever the step
+    assert model.kl_weight(0) == 2.0
+    t = model(x, step=0, reduce=False)
+    assert torch.allclose(t.loss, t.recon + 2.0 * t.kl)

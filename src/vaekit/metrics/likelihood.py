@@ -84,7 +84,7 @@ def importance_sampled_nll(
     device = next(model.parameters()).device
     was = model.training
     model.eval()
-    n, per_elem = len(split), max(1, split.x[0].numel())
+    n, per_elem = len(split), max(1, math.prod(split.x.shape[1:]))  # streamed rows index by slice only
     logp, logm2, ess = [], [], []
     bar = tqdm(total=n * k, desc=f"IS NLL (k={k})", unit="x*z", unit_scale=True,
                disable=None if progress else True,
@@ -94,7 +94,9 @@ def importance_sampled_nll(
             torch.manual_seed(seed)
             for start in range(0, n, batch_size):
                 x = split.x[start : start + batch_size].to(device)  # (B, *S)
-                y = None if split.y is None else split.y[start : start + batch_size].to(device)
+                # y=None: a conditional model then reports the label-marginal -log p(x), the number
+                # papers publish, rather than -log p(x|y); the other models ignore y.
+                y = None
                 b = x.shape[0]
                 kc = max(1, min(k, max_elements // (b * per_elem)))
 

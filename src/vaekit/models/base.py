@@ -111,6 +111,15 @@ def register(name: str) -> Callable[[M], M]:
     return deco
 
 
+def glorot_(model: nn.Module) -> None:
+    """Keras's initialisation: Glorot-uniform weights (Glorot & Bengio 2010, eq. 16), zero biases."""
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 def build(cfg: ModelConfig, shape: tuple[int, ...]) -> Model:
     """Instantiate the registered model ``cfg.name`` for data of ``shape``."""
     if cfg.name not in MODELS:
@@ -120,9 +129,12 @@ def build(cfg: ModelConfig, shape: tuple[int, ...]) -> Model:
         hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(MODELS))}"
         raise ConfigError(f"model.name: unknown model '{cfg.name}' ({hint})")
     try:
-        return MODELS[cfg.name](cfg, shape)
+        model = MODELS[cfg.name](cfg, shape)
     except ValueError as err:  # shape/architecture mismatches raised by the blocks
         raise ConfigError(f"model '{cfg.name}': {err}") from None
+    if cfg.init == "glorot":
+        glorot_(model)
+    return model
 
 
 def option_fields(name: str) -> list[str]:

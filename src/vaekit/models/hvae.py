@@ -85,6 +85,8 @@ class HVAE(Model):
     def kl_weight(self, step: int) -> float:
         """beta, ramped linearly from 0 over ``options.warmup_steps`` optimiser steps (LVAE sec. 2.3)."""
         w = self.options.warmup_steps
+        if not self.training:  # held-out numbers always report the full bound
+            return self.cfg.beta
         return self.cfg.beta * (min(1.0, step / w) if w > 0 else 1.0)
 
     def bottom_up(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:

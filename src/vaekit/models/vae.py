@@ -40,8 +40,8 @@ class VAE(Model):
     def kl_term(self, q: DiagonalGaussian, z: Tensor) -> Tensor:
         """KL(q(z|x) || p(z)) per example, (B,), from the posterior and its samples z (L, B, D).
 
-        Estimator B (Kingma & Welling eq. 10) uses the analytic KL when the prior is N(0, I);
-        estimator A (eq. 6-7) averages log q(z|x) - log p(z) over the L samples.
+        Estimator B (Kingma & Welling eq. 7, KL from Appendix B) uses the analytic KL when the prior
+        is N(0, I); estimator A (eq. 6) averages log q(z|x) - log p(z) over the L samples.
         """
         if self.cfg.kl == "analytic" and isinstance(self.prior, StandardNormal):
             return q.kl_standard_normal()
