@@ -61,6 +61,7 @@ def test_models_without_a_density():
     r = evaluate(ae, split, k=5, progress=False)  # the ELBO-free parts only, and a note saying so
     assert "nll" not in r and "latent" not in r and r["meaning"]["kind"] == "bce"
     assert "defines no density" in r["notes"][0] and "defines no density" in format_report(r)
+    assert "reconstruction loss" in format_report(r) and "negative ELBO" not in format_report(r)
     assert "notes" not in evaluate(ae, split, k=0, progress=False)
 
 

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 from .config import Config, DataConfig, ModelConfig, TrainConfig, preset_names, resolve  # noqa: E402
 from .data import open_data  # noqa: E402
 from .errors import VaekitError  # noqa: E402
-from .evaluate import elbo  # noqa: E402
+from .evaluate import elbo, evaluate  # noqa: E402
 from .models import MODELS, Model, Terms, register  # noqa: E402
 from .run import Run, load, load_run  # noqa: E402
 from .train import train  # noqa: E402
@@ -31,6 +31,7 @@ __all__ = [
     "VaekitError",
     "__version__",
     "elbo",
+    "evaluate",
     "load",
     "load_run",
     "open_data",

@@ -11,6 +11,9 @@ Why one global batch equals the single-process batch: with per-rank batches of e
 ``b = B / W``, the mean of the W per-rank mean losses is the mean loss over the B examples, so
 the averaged gradient is the full-batch gradient up to float summation order. The learning rate
 therefore stays as configured (no linear scaling is applied: the step is the same step).
+This holds for losses that are means of per-example terms. Objectives built on batch statistics
+(free bits' batch-mean KL per dimension, the sparse autoencoder's mean activation) see each rank's
+sub-batch instead, so under DDP they are close to, not equal to, the single-process objective.
 """
 
 from __future__ import annotations

@@ -77,7 +77,8 @@ def evaluate(
     report: dict[str, Any] = {
         "n": len(split),
         "seed": seed,
-        "elbo": {"neg_elbo": neg_elbo, "samples": samples, **terms},
+        # Autoencoders have no posterior: their "recon" is a reconstruction loss, not part of a bound.
+        "elbo": {"neg_elbo": neg_elbo, "samples": samples, "is_bound": hasattr(model, "posterior"), **terms},
     }
     dims = math.prod(split.x.shape[1:])
     likelihood = getattr(model, "likelihood", None)
@@ -152,8 +153,11 @@ def format_report(r: dict[str, Any]) -> str:
     e = r["elbo"]
     lines = [f"{r.get('run', '')}  split {r.get('split', '?')}  n {r['n']}  seed {r['seed']}", ""]
     row = "  {:<28s} {}".format
-    lines.append(row("negative ELBO", f"{e['neg_elbo']:.3f} nats (recon {e['recon']:.3f} + KL {e['kl']:.3f}; "
-                                      f"{e['samples']} z sample(s))"))
+    if e.get("is_bound", True):
+        lines.append(row("negative ELBO", f"{e['neg_elbo']:.3f} nats (recon {e['recon']:.3f} + KL {e['kl']:.3f}; "
+                                          f"{e['samples']} z sample(s))"))
+    else:
+        lines.append(row("reconstruction loss", f"{e['recon']:.3f} (an autoencoder: no KL term, no bound)"))
     if abs(e["loss"] - e["neg_elbo"]) > 1e-4 * max(1.0, abs(e["neg_elbo"])):
         lines.append(row("training loss", f"{e['loss']:.3f}"))
     if "nll" in r:

@@ -260,7 +260,9 @@ class Trainer:
                 row["skipped_steps"] = self.skipped - skipped_before
             last = self.epoch == t.epochs
             if ((t.eval_every and self.epoch % t.eval_every == 0) or last) and self.is_main:  # rank 0 evaluates
-                ev = elbo(self.model, eval_split, batch_size=t.eval_batch_size, seed=t.seed)
+                # The model's own sample count (IWAE: its k), so train_ and val_ terms are one objective.
+                samples = getattr(self.model, "default_samples", 1)
+                ev = elbo(self.model, eval_split, samples=samples, batch_size=t.eval_batch_size, seed=t.seed)
                 row.update({f"{eval_name}_{k}": v for k, v in ev.items()})
             if self.is_main:
                 self._write_metrics(row, writer)
