@@ -9,18 +9,16 @@ is saved as ``config.json`` beside every checkpoint.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
-import math
 import re
 import sys
-import types
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal
 
 from .errors import ConfigError
+from .typed import build_dataclass, suggest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -134,87 +132,9 @@ class Config:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "config") -> "Config":
         """Build a config from a nested dict, rejecting unknown keys and wrong types."""
-        cfg = _build(cls, raw, where)
+        cfg = build_dataclass(cls, raw, where)
         validate(cfg)
         return cfg
-
-
-# --------------------------------------------------------------------------------------------
-# Building dataclasses from plain data, with errors that name the key
-
-
-def _suggest(key: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-    return f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(valid)}"
-
-
-def _build(cls: type, raw: Any, where: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a table of keys, got {type(raw).__name__}")
-    hints = get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in raw.items():
-        if key not in hints:
-            raise ConfigError(f"{where}: unknown key '{key}' ({_suggest(str(key), names)})")
-        kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; convert lossless cases (int -> float)."""
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, where)
-    origin = get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} has the wrong type")
-    if origin is Literal:
-        choices = get_args(tp)
-        if value not in choices:
-            hint = _suggest(str(value), [str(c) for c in choices])
-            raise ConfigError(f"{where}: {value!r} is not one of {list(choices)} ({hint})")
-        return value
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        (item,) = get_args(tp)
-        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a table, got {value!r}")
-        return dict(value)
-    if tp is Any:
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected a whole number, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise ConfigError(f"{where}: expected a finite number, got {value!r}")
-            return float(value)
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    raise ConfigError(f"{where}: unsupported type {tp}")  # pragma: no cover - a bug, not input
 
 
 def validate(cfg: Config) -> None:
@@ -290,7 +210,7 @@ def preset_names() -> list[str]:
 def preset_dict(name: str) -> dict[str, Any]:
     names = preset_names()
     if name not in names:
-        raise ConfigError(f"preset '{name}' does not exist ({_suggest(name, names)})")
+        raise ConfigError(f"preset '{name}' does not exist ({suggest(name, names)})")
     text = (resources.files("vaekit") / "presets" / f"{name}.toml").read_text()
     raw = tomllib.loads(text)
     raw.pop("description", None)

@@ -9,7 +9,8 @@ from typing import Any, Callable, TypeVar
 import torch
 from torch import Tensor, nn
 
-from ..config import ModelConfig, _build
+from ..config import ModelConfig
+from ..typed import build_dataclass
 from ..distributions import Likelihood
 from ..errors import ConfigError
 
@@ -60,7 +61,7 @@ class Model(nn.Module):
         self.cfg = cfg
         self.shape = tuple(shape)
         self.latent_dim = cfg.latent_dim
-        self.options = _build(self.Options, cfg.options, "model.options")
+        self.options = build_dataclass(self.Options, cfg.options, "model.options")
 
     def decode_params(self, z: Tensor) -> Tensor:
         """Decoder output for codes (..., D): the likelihood's parameters (..., k*C, H, W)."""
