@@ -272,9 +272,7 @@ def cmd_gradvar(args: argparse.Namespace) -> int:
 
     run = load_run(args.run)
     name, split = _split(run, args.split)
-    if args.batch_size < 1:
-        raise VaekitError(f"--batch-size must be at least 1 (got {args.batch_size})")
-    x = split.x[: args.batch_size]
+    x = split.x[: args.batch_size]  # --batch-size >= 1 is enforced by argparse (_count)
     out = {"run": str(run.dir), "split": name, **gradient_variance(run.model, x, draws=args.draws, seed=args.seed)}
     print(json.dumps(out, indent=2))
     return 0
