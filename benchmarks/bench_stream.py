@@ -81,6 +81,8 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    if args.dir:
+        Path(args.dir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         root = Path(tmp)
         print(f"{'data':>22s} {'mode':>7s} {'epoch s':>9s} {'total s':>9s} {'peak RSS MB':>12s}")
