@@ -20,35 +20,12 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional as F
 
+from _pythae_nets import Decoder, Encoder
 from pythae.models import VAE, VAEConfig
-from pythae.models.base.base_utils import ModelOutput
-from pythae.models.nn import BaseDecoder, BaseEncoder
 from pythae.pipelines import TrainingPipeline
 from pythae.trainers import BaseTrainerConfig
 from pythae.trainers.training_callbacks import TrainingCallback
-
-
-class Encoder(BaseEncoder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1, self.fc21, self.fc22 = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
-
-    def forward(self, x: torch.Tensor) -> ModelOutput:
-        h = F.relu(self.fc1(x.reshape(-1, 784)))
-        return ModelOutput(embedding=self.fc21(h), log_covariance=self.fc22(h))
-
-
-class Decoder(BaseDecoder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
-
-    def forward(self, z: torch.Tensor) -> ModelOutput:
-        x = torch.sigmoid(self.fc4(F.relu(self.fc3(z))))
-        return ModelOutput(reconstruction=x.reshape(-1, 1, 28, 28))
 
 
 class EpochTimer(TrainingCallback):
