@@ -32,3 +32,10 @@ def test_every_model_trains_saves_and_loads(name, arch, tmp_path):
     assert torch.equal(a, run.model.sample(5)) and a.shape == (5, 1, 28, 28)
     terms = model(x, reduce=False)
     assert terms.loss.shape == (6,) and {"loss", "recon", "kl"} <= set(terms.items())
+    # Every trainable parameter takes part in the loss: DDP (built without find_unused_parameters,
+    # which costs a graph walk per step) would otherwise hang or fail on the first step.
+    model.train()
+    y = torch.arange(6) % 10
+    model(x, y, step=10_000).loss.sum().backward()
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not unused, unused

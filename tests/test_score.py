@@ -73,3 +73,54 @@ def test_score_cli_and_its_errors(run: Path, tmp_path: Path, capsys):
     (tmp_path / "nob.csv").write_text("a,colour\n1,red\n")
     assert main(["score", str(run), "--data", str(tmp_path / "nob.csv")]) == 2
     assert "lacks the column(s) ['b']" in capsys.readouterr().err
+
+
+def gappy_table(path: Path, n: int, seed: int, extra: list[list[str]] | None = None) -> Path:
+    """``table``'s rows with ~15% of each column missing (blank)."""
+    rng = np.random.default_rng(seed + 100)
+    with open(table(path.with_suffix(".full.csv"), n, seed)) as f:
+        rows = list(csv.reader(f))
+    for row in rows[1:]:
+        for j in rng.permutation(3)[:2]:  # never all three
+            if rng.random() < 0.15:
+                row[j] = ""
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows + (extra or []))
+    return path
+
+
+@pytest.fixture(scope="module")
+def masked_run(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("score-masked")
+    cfg = vaekit.resolve("pytorch-example", overrides=[{
+        "data": {"source": "csv", "path": str(gappy_table(tmp / "train.csv", 512, 0)), "missing": "mask"},
+        "model": {"hidden": [32], "latent_dim": 2},
+        "train": {"epochs": 60, "batch_size": 64, "lr": 3e-3, "progress": False, "tensorboard": False, "eval_every": 0},
+    }])
+    vaekit.train(cfg, tmp / "run")
+    assert cfg.model.columns == [] and cfg.model.likelihood == "bernoulli"  # the caller's config is not changed
+    return tmp / "run"
+
+
+def test_masked_gaps_do_not_hide_outliers(masked_run: Path, tmp_path: Path):
+    planted = [["6.0", "", "red"],      # far out, b missing
+               ["", "-3.0", "red"],     # b far below the b = 2a line for any red (a > 0) row
+               ["-5.0", "-10.0", ""]]   # 5 sd along the trend, colour missing
+    # The same normal rows twice: complete, then with b and the colour missing.
+    same = [["0.3", "0.6", "red"], ["-0.8", "-1.6", "blue"], ["1.1", "2.2", "red"]]
+    gapped = [[a, "", ""] for a, _, _ in same]
+    new = gappy_table(tmp_path / "new.csv", 200, 1, planted + same + gapped + [["", "", ""]])
+    s = score_csv(masked_run, new, tmp_path / "scores.csv")
+    assert set(np.argsort(-s["score"])[:3].tolist()) == {200, 201, 202}
+    assert s["observed"][200:203].tolist() == [2, 2, 2] and s["observed"][206:209].tolist() == [1, 1, 1]
+    complete = s["observed"] == 3
+    assert np.allclose(s["score"][complete], s["neg_elbo"][complete], rtol=1e-5)
+    # With 1 of 3 columns left the raw bound drops (fewer terms); the score scales the recon back
+    # up to 3 columns, and these ordinary rows stay far below every planted outlier.
+    assert (s["neg_elbo"][206:209] < s["neg_elbo"][203:206]).all()
+    assert (s["score"][206:209] > s["neg_elbo"][206:209]).all()
+    assert s["score"][203:209].max() < s["score"][200:203].min() / 2
+    with open(tmp_path / "scores.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[206]["observed"] == "1" and float(rows[0]["score"]) == pytest.approx(float(s["score"][0]), rel=1e-5)
+    assert np.isnan(s["score"][209]) and rows[209]["score"] == "nan" and rows[209]["observed"] == "0"  # nothing to score

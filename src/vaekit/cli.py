@@ -340,8 +340,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     from .score import score_csv
 
     s = score_csv(args.run, args.data, args.out, samples=args.samples, seed=args.seed)
-    top = s["neg_elbo"].argsort()[::-1][:5]
-    print(f"wrote {args.out}: {len(s['neg_elbo'])} rows; most anomalous lines: {', '.join(str(i + 2) for i in top)}")
+    top = (-s["score"]).argsort()[:5]  # nan (rows with no value) last
+    empty = f" ({int((s['observed'] == 0).sum())} with no value: score nan)" if (s["observed"] == 0).any() else ""
+    print(f"wrote {args.out}: {len(s['score'])} rows{empty}; most anomalous lines: {', '.join(str(i + 2) for i in top)}")
     return 0
 
 

@@ -64,6 +64,21 @@ class MixedLikelihood(Likelihood):
             total = total + (x[..., start : start + k] * logp).sum(-1)
         return total
 
+    def observed(self, x: Tensor) -> Tensor:
+        """Observed columns per row (B,) of the table (one per numeric or categorical column), for
+        rows x (B, D): a masked numeric gap and an all-zero one-hot are the missing ones."""
+        count = x.new_zeros(x.shape[0])
+        if len(self.num):
+            count = count + torch.where(self.mask >= 0, x[:, self.mask.clamp(min=0)], torch.ones_like(x[:, self.num])).sum(-1)
+        for start, k in self.groups:
+            count = count + x[:, start : start + k].sum(-1)
+        return count
+
+    @property
+    def columns(self) -> int:
+        """Columns of the table (numeric + categorical), observed or not."""
+        return len(self.num) + len(self.groups)
+
     def mean(self, out: Tensor) -> Tensor:
         """Numeric means, category probabilities, indicators set to 1 (observed)."""
         m = out.clone()

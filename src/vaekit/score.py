@@ -6,6 +6,14 @@ writes per row: ``neg_elbo`` = recon + KL, an upper bound on -log p(x) (Kingma &
 eq. 3), the higher the more anomalous; ``recon`` = -E_q[log p(x|z)], the reconstruction error
 under the mixed likelihood; ``kl`` = KL(q(z|x) || p(z)). Each is averaged over ``samples``
 posterior draws with a fixed seed, so scores are reproducible.
+
+With ``data.missing = "mask"`` a row's recon sums over its observed cells only, so a row with gaps
+would look less anomalous for having fewer terms. ``score`` is the number to rank by: the KL plus
+the recon per observed column times the number of columns, recon * C / observed + kl, which equals
+``neg_elbo`` for a complete row; ``observed`` says how many of the C columns the row has (a row
+with none scores nan). The scaling assumes the missing columns would have cost as much as the
+observed ones on average, which is rough (columns differ in predictability), but it keeps a row with
+gaps from hiding in the ranking behind complete rows that simply have more terms.
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ from .run import load_run
 @torch.no_grad()
 def score_rows(model: torch.nn.Module, x: torch.Tensor, samples: int = 10, seed: int = 0,
                batch_size: int = 1024) -> dict[str, np.ndarray]:
-    """Per-row terms (N,) each: neg_elbo, recon, kl, averaged over ``samples`` draws of z."""
+    """Per-row terms (N,) each: score, neg_elbo, recon, kl, averaged over ``samples`` draws of z,
+    and observed (columns present); see the module docstring."""
     model.eval()
     out: dict[str, list[torch.Tensor]] = {"neg_elbo": [], "recon": [], "kl": []}
     with torch.random.fork_rng():
@@ -34,7 +43,13 @@ def score_rows(model: torch.nn.Module, x: torch.Tensor, samples: int = 10, seed:
             out["recon"].append(t.recon)
             out["kl"].append(t.kl)
             out["neg_elbo"].append(t.recon + t.kl)  # beta = 1: the bound itself, not the training loss
-    return {k: torch.cat(v).numpy() for k, v in out.items()}
+    res = {k: torch.cat(v) for k, v in out.items()}
+    observed = model.likelihood.observed(x)  # (N,)
+    # (N,); a row with no value at all has nothing to be anomalous by: nan, ranked last
+    res["score"] = torch.where(observed > 0, res["recon"] * (model.likelihood.columns / observed.clamp(min=1)) + res["kl"],
+                               torch.nan)
+    res["observed"] = observed
+    return {k: v.numpy() for k, v in res.items()}
 
 
 def score_csv(run_dir: str | Path, data: str | Path, out: str | Path, samples: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
@@ -49,7 +64,7 @@ def score_csv(run_dir: str | Path, data: str | Path, out: str | Path, samples: i
     scores = score_rows(run.model, x, samples, seed)
     with open(out, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["line", "neg_elbo", "recon", "kl"])
+        w.writerow(["line", "score", "neg_elbo", "recon", "kl", "observed"])
         for i in range(len(x)):  # line: the row's line in the input file (header = line 1)
-            w.writerow([i + 2, *(f"{scores[k][i]:.6g}" for k in ("neg_elbo", "recon", "kl"))])
+            w.writerow([i + 2, *(f"{scores[k][i]:.6g}" for k in ("score", "neg_elbo", "recon", "kl")), int(scores["observed"][i])])
     return scores

@@ -8,6 +8,7 @@ and the ``is_main`` flag, so distributed or streaming training plug in without c
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import sys
@@ -70,7 +71,9 @@ class Trainer:
         torch.manual_seed(t.seed)
         self.data = data if data is not None else open_data(cfg.data)
         if self.data.columns is not None:  # a table: its layout goes into config.json (vaekit.score)
-            cfg.model.columns, cfg.model.likelihood = self.data.columns, "mixed"
+            # A copy: the caller's config stays as given (it may train on another table next).
+            model = dataclasses.replace(cfg.model, columns=self.data.columns, likelihood="mixed")
+            self.cfg = cfg = dataclasses.replace(cfg, model=model)
         if t.batch_size > len(self.data.train):
             raise ConfigError(
                 f"train.batch_size={t.batch_size} is larger than the {len(self.data.train)} training "
@@ -345,7 +348,7 @@ def train(
                     if overwrite:
                         clear_run_dir(path)
                     path.mkdir(parents=True, exist_ok=True)
-                    checkpoint.atomic_write_text(path / CONFIG, config.to_json())
+                    checkpoint.atomic_write_text(path / CONFIG, trainer.cfg.to_json())
                     (path / METRICS).unlink(missing_ok=True)
                 else:
                     truncate_metrics(path, trainer.epoch)

@@ -41,6 +41,17 @@ def test_pseudo_inputs_stay_in_the_unit_interval():
     assert u.shape == (7, 1, 5, 5) and u.min() >= 0 and u.max() <= 1
 
 
+def test_pseudo_inputs_of_a_table_are_unbounded():
+    torch.manual_seed(0)
+    columns = [{"name": "a", "type": "numeric", "mean": 0.0, "std": 1.0}, {"name": "b", "type": "numeric", "mean": 0.0, "std": 1.0}]
+    cfg = ModelConfig(name="vamp", hidden=[16], latent_dim=2, likelihood="mixed", columns=columns, options={"pseudo_inputs": 5})
+    model = build(cfg, (2,))
+    with torch.no_grad():
+        model.prior.raw.fill_(-3.0)  # standardised values 3 sd below the mean: a valid table row
+    assert torch.equal(model.prior.pseudo_inputs, torch.full((5, 2), -3.0))
+    assert _vamp(5).prior.unit and not model.prior.unit
+
+
 def test_kl_is_the_monte_carlo_estimate_and_reaches_the_pseudo_inputs():
     model = _vamp(3)
     model.cfg.kl = "analytic"  # no closed form with this prior: the estimator is Monte Carlo anyway

@@ -3,8 +3,9 @@ of the variational posteriors of K learned pseudo-inputs u_k,
 
     p(z) = (1/K) sum_k q(z | u_k),
 
-which overrides only ``make_prior``. The pseudo-inputs are u_k = sigmoid(r_k) with free parameters
-r_k ~ N(0, 1) at initialisation, so they stay inside the data range [0, 1]. The KL has no closed
+which overrides only ``make_prior``. For images the pseudo-inputs are u_k = sigmoid(r_k) with free
+parameters r_k ~ N(0, 1) at initialisation, so they stay inside the data range [0, 1]; for tables
+(standardised numerics, unbounded) they are the free parameters themselves, u_k = r_k. The KL has no closed
 form: it is estimated by Monte Carlo, mean_l [log q(z_l|x) - log p(z_l)] (the VAE's estimator A).
 ``sample()`` draws from the VampPrior: a uniformly chosen component k, then z ~ q(z|u_k).
 
@@ -30,19 +31,22 @@ from .warmup import WarmupOptions, WarmupVAE
 
 
 class VampPrior(Prior):
-    """(1/K) sum_k q(z|u_k) with K pseudo-inputs u_k = sigmoid(raw_k) of the data's shape."""
+    """(1/K) sum_k q(z|u_k) with K pseudo-inputs u_k = sigmoid(raw_k) (``unit=True``: data in
+    [0, 1]) or u_k = raw_k (unbounded data) of the data's shape."""
 
-    def __init__(self, k: int, shape: tuple[int, ...], posterior: Callable[[Tensor], DiagonalGaussian]) -> None:
+    def __init__(self, k: int, shape: tuple[int, ...], posterior: Callable[[Tensor], DiagonalGaussian],
+                 unit: bool = True) -> None:
         super().__init__()
         self.raw = nn.Parameter(torch.randn(k, *shape))  # (K, *S)
+        self.unit = unit
         # A plain attribute, not a submodule: the encoder belongs to the VAE, and registering it
         # twice would store shared tensors in the checkpoint.
         self._posterior = posterior
 
     @property
     def pseudo_inputs(self) -> Tensor:
-        """u_k in [0, 1], (K, *S)."""
-        return torch.sigmoid(self.raw)
+        """u_k (K, *S): in [0, 1] for unit data."""
+        return torch.sigmoid(self.raw) if self.unit else self.raw
 
     def components(self) -> DiagonalGaussian:
         """q(z|u_k) for every pseudo-input: mu, logvar (K, D)."""
@@ -88,4 +92,5 @@ class VampVAE(WarmupVAE):
         """The VampPrior over K pseudo-inputs of the data's shape, read through this VAE's encoder."""
         if self.options.pseudo_inputs < 1:
             raise ConfigError(f"model.options.pseudo_inputs: vamp needs at least 1 (got {self.options.pseudo_inputs})")
-        return VampPrior(self.options.pseudo_inputs, self.shape, self.posterior)
+        # Every source but a table is scaled to [0, 1]; a table's numerics are standardised.
+        return VampPrior(self.options.pseudo_inputs, self.shape, self.posterior, unit=not self.cfg.columns)
