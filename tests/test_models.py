@@ -73,3 +73,17 @@ def test_registry_knows_vae_and_rejects_unknown():
     assert MODELS["vae"] is vaekit.models.VAE
     with pytest.raises(vaekit.VaekitError, match="unknown model 'vea'.*'vae'"):
         build(ModelConfig(name="vea"), (1, 28, 28))
+
+
+def test_autoencoder_code_density_is_the_sample_mean_and_covariance_streamed_in_batches():
+    from vaekit.data import Split
+
+    torch.manual_seed(0)
+    model = build(ModelConfig(name="ae", hidden=[16], latent_dim=3), (1, 4, 4))
+    x = torch.rand(1001, 1, 4, 4)
+    model.after_fit(Split(x), batch_size=128)  # 8 batches, the last one short
+    with torch.no_grad():
+        codes = model.encode(x).double()
+    torch.testing.assert_close(model.code_mean.double(), codes.mean(0), rtol=1e-5, atol=1e-6)
+    cov = model.code_scale_tril.double() @ model.code_scale_tril.double().T
+    torch.testing.assert_close(cov, torch.cov(codes.T), rtol=1e-4, atol=1e-6)

@@ -62,14 +62,26 @@ class Autoencoder(Model):
 
     @torch.no_grad()
     def after_fit(self, train, batch_size: int = 4096) -> None:  # noqa: ANN001 - a data Split
-        """Fit N(mean, cov) to the codes of the training data, for sampling."""
+        """Fit N(mean, cov) to the codes of the training data, for sampling.
+
+        Sums in float64 batch by batch (shifted by the first batch's mean, so the variance does not
+        cancel), so memory stays (D, D) however many rows stream past.
+        """
         was = self.training
         self.eval()
         device = self.code_mean.device
-        codes = torch.cat([self.encode(train.x[i : i + batch_size].to(device)) for i in range(0, len(train), batch_size)])
+        d = self.latent_dim
+        n, shift = 0, None
+        s1 = torch.zeros(d, dtype=torch.float64, device=device)  # sum of (c - shift)
+        s2 = torch.zeros(d, d, dtype=torch.float64, device=device)  # sum of (c - shift)(c - shift)^T
+        for i in range(0, len(train), batch_size):
+            c = self.encode(train.x[i : i + batch_size].to(device)).double()  # (B, D)
+            shift = c.mean(0) if shift is None else shift
+            c = c - shift
+            n, s1, s2 = n + len(c), s1 + c.sum(0), s2 + c.T @ c
         self.train(was)
-        codes = codes.double()
-        cov = torch.cov(codes.T).reshape(self.latent_dim, self.latent_dim)
-        cov = cov + 1e-6 * cov.diagonal().mean().clamp_min(1e-12) * torch.eye(self.latent_dim, dtype=cov.dtype, device=device)
-        self.code_mean.copy_(codes.mean(0))
+        mean = s1 / n
+        cov = (s2 - n * torch.outer(mean, mean)) / max(n - 1, 1)  # the unbiased sample covariance
+        cov = cov + 1e-6 * cov.diagonal().mean().clamp_min(1e-12) * torch.eye(d, dtype=cov.dtype, device=device)
+        self.code_mean.copy_(mean + shift)
         self.code_scale_tril.copy_(torch.linalg.cholesky(cov))
