@@ -101,6 +101,7 @@ CASES: list[tuple[str, Callable[[Path], list[str]], list[str]]] = [
     ("negative-beta", lambda t: ["train", "--beta", "-1", *TINY], ["model.beta", ">= 0"]),
     ("latent-zero", lambda t: ["train", *TINY, "--latent-dim", "0"], ["model.latent_dim", "at least 1"]),
     ("lr-zero", lambda t: ["train", "--lr", "0", *TINY], ["train.lr", "> 0"]),
+    ("adam-eps-zero", lambda t: ["train", "--set", "train.adam_eps=0", *TINY], ["train.adam_eps", "> 0"]),
     ("epochs-negative", lambda t: ["train", *TINY, "--epochs", "-3"], ["train.epochs", ">= 0"]),
     ("batch-too-large", lambda t: ["train", *TINY, "--batch-size", "100000"], ["batch_size=100000", "64 training examples"]),
     ("unknown-preset", lambda t: ["train", "--preset", "kears-conv", *TINY], ["kears-conv", "did you mean 'keras-conv'"]),

@@ -169,3 +169,11 @@ def test_resume_with_cosine_schedule_equals_uninterrupted(tmp_path, monkeypatch,
     assert [r["lr"] for r in resumed.metrics] == [r["lr"] for r in full.metrics]
     for k, v in full.model.state_dict().items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k
+
+
+def test_adam_epsilon_reaches_the_optimiser():
+    from vaekit.optim import make_optimizer
+
+    cfg = vaekit.resolve("pytorch-example", overrides=[{"train": {"adam_eps": 1e-7}}])
+    opt = make_optimizer(torch.nn.Linear(2, 2), cfg.train)
+    assert opt.param_groups[0]["eps"] == 1e-7 and vaekit.resolve("pytorch-example").train.adam_eps == 1e-8

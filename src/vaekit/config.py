@@ -91,6 +91,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
+    adam_eps: float = 1e-8  # Adam's epsilon: torch's default; Keras's is 1e-7
     weight_decay: float = 0.0
     lr_schedule: Literal["none", "cosine", "step", "exponential"] = "none"
     lr_step_epochs: int = 10  # "step": multiply by lr_gamma every this many epochs
@@ -153,6 +154,7 @@ def validate(cfg: Config) -> None:
         (t.batch_size >= 1, "train.batch_size", "must be at least 1"),
         (t.eval_batch_size >= 1, "train.eval_batch_size", "must be at least 1"),
         (t.lr > 0, "train.lr", "must be > 0"),
+        (t.adam_eps > 0, "train.adam_eps", "must be > 0"),
         (t.weight_decay >= 0, "train.weight_decay", "must be >= 0"),
         (t.grad_clip is None or t.grad_clip > 0, "train.grad_clip", "must be > 0"),
         (t.threads is None or t.threads >= 1, "train.threads", "must be at least 1"),

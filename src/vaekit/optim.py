@@ -22,7 +22,7 @@ def select_device(name: str) -> torch.device:
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     # The fused kernel updates every parameter in one call: fewer Python dispatches per step.
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay, fused=True)
 
 
 def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
