@@ -177,3 +177,20 @@ def test_adam_epsilon_reaches_the_optimiser():
     cfg = vaekit.resolve("pytorch-example", overrides=[{"train": {"adam_eps": 1e-7}}])
     opt = make_optimizer(torch.nn.Linear(2, 2), cfg.train)
     assert opt.param_groups[0]["eps"] == 1e-7 and vaekit.resolve("pytorch-example").train.adam_eps == 1e-8
+
+
+def test_evaluating_on_the_training_data_keeps_the_running_train_means(tmp_path):
+    """With no held-out split (Keras's set-up: all 70k images train) the end-of-run evaluation is
+    on the training data; it is logged as trainset_*, and train_* stays the epoch's running mean
+    of the batch losses, the number Keras prints (it once overwrote it)."""
+    lines: list[str] = []
+    cfg = small_config(data={"split": "all"}, model={"hidden": [64], "latent_dim": 4},
+                       train={"eval_every": 0, "epochs": 2})
+    run = vaekit.train(cfg, tmp_path / "run", log=lines.append)
+    last = run.metrics[-1]
+    assert {"trainset_loss", "trainset_recon", "trainset_kl"} <= set(last)
+    assert "trainset_loss" not in run.metrics[0]  # eval_every = 0: only at the end
+    # The running mean over epoch 2's batches vs the end-of-epoch model on the same rows: different numbers.
+    assert last["train_loss"] != pytest.approx(last["trainset_loss"], rel=1e-3)
+    assert last["train_loss"] == pytest.approx(last["train_recon"] + last["train_kl"], rel=1e-5)
+    assert "trainset loss" in lines[-1] and "train loss" in lines[-1]

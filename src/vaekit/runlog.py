@@ -54,7 +54,7 @@ def tensorboard_writer(run_dir: Path, enabled: bool) -> Any:
 def format_row(row: dict[str, Any], epochs: int) -> str:
     """One log line: the epoch, each split's loss with its named terms, the seconds."""
     parts = [f"epoch {row['epoch']}/{epochs}"]
-    for prefix in ("train", "val", "test"):
+    for prefix in ("train", "trainset", "val", "test"):  # trainset: the model evaluated on the training data
         if f"{prefix}_loss" in row:
             extra = ", ".join(
                 f"{k[len(prefix) + 1:]} {v:.2f}" for k, v in row.items() if k.startswith(prefix + "_") and k != f"{prefix}_loss"

@@ -266,7 +266,10 @@ class Trainer:
                 # The model's own sample count (IWAE: its k), so train_ and val_ terms are one objective.
                 samples = getattr(self.model, "default_samples", 1)
                 ev = elbo(self.model, eval_split, samples=samples, batch_size=t.eval_batch_size, seed=t.seed)
-                row.update({f"{eval_name}_{k}": v for k, v in ev.items()})
+                # With no held-out split the evaluation runs on the training data: "trainset_*", so
+                # it never overwrites the epoch's running train_* means (what Keras-style logs report).
+                prefix = "trainset" if eval_name == "train" else eval_name
+                row.update({f"{prefix}_{k}": v for k, v in ev.items()})
             if self.is_main:
                 self._write_metrics(row, writer)
                 self.log(format_row(row, t.epochs))

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 import vaekit
 from vaekit.config import DataConfig
-from vaekit.data import open_data, stream
+from vaekit.data import memmap, open_data, stream
 from vaekit.data.stream import Rows, StreamLoader
 from vaekit.errors import DataError
 
@@ -168,7 +168,7 @@ def test_a_pass_over_the_file_keeps_memory_flat(tmp_path: Path, monkeypatch, rel
         for i in range(0, n, 16384):
             f.write(chunk[: min(16384, n - i) * row])
     if not release:
-        monkeypatch.setattr(stream, "_release", lambda *a: None)
+        monkeypatch.setattr(memmap, "_release", lambda *a: None)
     loader = StreamLoader(Rows([path]), 1024, seed=0, block=4096)  # 3 MB blocks: fine-grained RSS steps
     rss, rows = [], 0
     for x, _ in loader:

@@ -66,7 +66,7 @@ def plot_curves(rows: list[dict[str, Any]], path: str | Path,
     """
     fig = _figure((CURVE_PANEL[0] * len(terms), CURVE_PANEL[1]))
     axes = fig.subplots(1, len(terms), squeeze=False)[0]
-    styles = {"train": ("C0", "o"), "val": ("C1", "s"), "test": ("C2", "^")}
+    styles = {"train": ("C0", "o"), "trainset": ("C3", "D"), "val": ("C1", "s"), "test": ("C2", "^")}
     for ax, term in zip(axes, terms):
         for split, (colour, marker) in styles.items():
             pts = [(r["epoch"], r[f"{split}_{term}"]) for r in rows if f"{split}_{term}" in r]
