@@ -7,7 +7,7 @@ stay flat as the file grows. (Not ``ru_maxrss``: after fork + exec it also holds
 high-water mark, and this parent has just written the file.) Part 2 trains one epoch on the 60k MNIST training images from a
 memmap and from memory (``data.stream=off``) and prints the ratio of epoch seconds (target <= 1.3).
 
-Full run (needs ~5.2 GB of disk in --dir; run on a quiet machine):
+Full run (needs ~4 GB of disk in --dir: each file is deleted after its run; run on a quiet machine):
 
     OMP_NUM_THREADS=1 python benchmarks/bench_stream.py --sizes-gb 0.1 1 4 --threads 1 --dir /tmp/vaekit-bench
 
@@ -88,6 +88,7 @@ def main() -> None:
     p.add_argument("--mnist-limit", type=int, default=60000, help="MNIST training images for part 2")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--dir", help="where the memmaps go (default: a temporary folder, deleted after)")
+    p.add_argument("--json", help="also write the results here as JSON (e.g. benchmarks/results/stream.json)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--stream", default="on", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
@@ -100,13 +101,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         root = Path(tmp)
         print(f"{'data':>22s} {'mode':>7s} {'epoch s':>9s} {'total s':>9s} {'peak RSS MB':>12s}")
+        table: list[dict] = []
         for gb in args.sizes_gb:
             path = synthetic(root / f"synthetic_{gb}gb.npy", gb)
             r = run_child(path, "on", args.threads, root / "run")
             path.unlink()
             print(f"{f'synthetic {gb} GB':>22s} {'stream':>7s} {r['epoch_s']:9.2f} {r['total_s']:9.2f} {r['peak_rss_mb']:12.1f}")
+            table.append({"data": f"synthetic {gb} GB", "mode": "stream", **r})
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from _common import load_mnist
+        from _common import load_mnist, write_json
 
         np.save(root / "mnist.npy", load_mnist()["x_train"][: args.mnist_limit])
         res = {}
@@ -115,7 +118,12 @@ def main() -> None:
             label = "memory" if mode == "off" else "stream"
             r = res[mode]
             print(f"{f'MNIST {args.mnist_limit}':>22s} {label:>7s} {r['epoch_s']:9.2f} {r['total_s']:9.2f} {r['peak_rss_mb']:12.1f}")
-        print(f"stream / memory epoch time: {res['on']['epoch_s'] / res['off']['epoch_s']:.2f}x (target <= 1.3x)")
+            table.append({"data": f"MNIST {args.mnist_limit}", "mode": label, **r})
+        ratio = res["on"]["epoch_s"] / res["off"]["epoch_s"]
+        print(f"stream / memory epoch time: {ratio:.2f}x (target <= 1.3x)")
+    write_json(args.json, {"benchmark": "stream", "settings": {"threads": args.threads, "sizes_gb": args.sizes_gb,
+                                                               "mnist_limit": args.mnist_limit, "peak_rss": "VmHWM"},
+                           "rows": table, "stream_over_memory": round(ratio, 3)})
 
 
 if __name__ == "__main__":

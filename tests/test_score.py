@@ -115,12 +115,34 @@ def test_masked_gaps_do_not_hide_outliers(masked_run: Path, tmp_path: Path):
     assert s["observed"][200:203].tolist() == [2, 2, 2] and s["observed"][206:209].tolist() == [1, 1, 1]
     complete = s["observed"] == 3
     assert np.allclose(s["score"][complete], s["neg_elbo"][complete], rtol=1e-5)
-    # With 1 of 3 columns left the raw bound drops (fewer terms); the score scales the recon back
-    # up to 3 columns, and these ordinary rows stay far below every planted outlier.
+    # With 1 of 3 columns left the raw bound drops (fewer terms); the score adds back what the two
+    # missing cells would typically cost, and these ordinary rows stay far below every outlier.
     assert (s["neg_elbo"][206:209] < s["neg_elbo"][203:206]).all()
-    assert (s["score"][206:209] > s["neg_elbo"][206:209]).all()
     assert s["score"][203:209].max() < s["score"][200:203].min() / 2
+    assert np.abs(s["score"][206:209] - s["score"][203:206]).mean() < 1.0  # close to the complete twins' (~0.3)
     with open(tmp_path / "scores.csv") as f:
         rows = list(csv.DictReader(f))
     assert rows[206]["observed"] == "1" and float(rows[0]["score"]) == pytest.approx(float(s["score"][0]), rel=1e-5)
     assert np.isnan(s["score"][209]) and rows[209]["score"] == "nan" and rows[209]["observed"] == "0"  # nothing to score
+
+
+def test_missing_cost_is_the_entropy_of_the_missing_cells():
+    import torch
+
+    from vaekit.mixed import MixedLikelihood
+
+    cols = [{"name": "a", "type": "numeric", "mean": 0, "std": 1, "masked": True},
+            {"name": "b", "type": "numeric", "mean": 0, "std": 1},
+            {"name": "c", "type": "categorical", "levels": ["x", "y", "z"]}]
+    lik = MixedLikelihood(cols)  # layout: a, a_observed, b, c_x, c_y, c_z
+    with torch.no_grad():
+        lik.raw_sigma.copy_(torch.tensor([-2.0, 0.5]))  # sigma_a < 0.24: a negative entropy
+    out = torch.randn(3, 6)
+    x = torch.tensor([[0.3, 1.0, 0.1, 0.0, 1.0, 0.0],    # complete
+                      [0.0, 0.0, 0.1, 0.0, 1.0, 0.0],    # a missing
+                      [0.0, 0.0, 0.1, 0.0, 0.0, 0.0]])   # a and c missing
+    cost = lik.missing_cost(out, x)
+    h_a = torch.distributions.Normal(0.0, lik.sigma()[0]).entropy()
+    h_c = torch.distributions.Categorical(logits=out[2, 3:]).entropy()
+    torch.testing.assert_close(cost, torch.stack([torch.tensor(0.0), h_a, h_a + h_c]))
+    assert h_a < 0 and lik.observed(x).tolist() == [3, 2, 1]

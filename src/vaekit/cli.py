@@ -166,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--device", default="cpu")
 
-    sc = sub.add_parser("score", help="per-row anomaly scores (negative ELBO) of a CSV under a table-trained run")
+    sc = sub.add_parser("score", help="per-row anomaly scores (negative ELBO, gaps filled by their expected cost) of a CSV under a table-trained run")
     sc.add_argument("run")
     sc.add_argument("--data", required=True, help="the CSV to score (the training columns, any rows)")
     sc.add_argument("-o", "--out", default="scores.csv")

@@ -57,8 +57,7 @@ class MixedLikelihood(Likelihood):
         if len(self.num):
             mu, xn, s = out[..., self.num], x[..., self.num], self.sigma()  # (..., B, Dn), (B, Dn), (Dn,)
             ll = -0.5 * ((xn - mu) / s) ** 2 - torch.log(s) - 0.5 * LOG_2PI
-            observed = torch.where(self.mask >= 0, x[..., self.mask.clamp(min=0)], torch.ones_like(xn))
-            total = total + (ll * observed).sum(-1)
+            total = total + (ll * self._numeric_observed(x)).sum(-1)
         for start, k in self.groups:
             logp = torch.log_softmax(out[..., start : start + k], dim=-1)  # (..., B, k)
             total = total + (x[..., start : start + k] * logp).sum(-1)
@@ -69,10 +68,32 @@ class MixedLikelihood(Likelihood):
         rows x (B, D): a masked numeric gap and an all-zero one-hot are the missing ones."""
         count = x.new_zeros(x.shape[0])
         if len(self.num):
-            count = count + torch.where(self.mask >= 0, x[:, self.mask.clamp(min=0)], torch.ones_like(x[:, self.num])).sum(-1)
+            count = count + self._numeric_observed(x).sum(-1)
         for start, k in self.groups:
             count = count + x[:, start : start + k].sum(-1)
         return count
+
+    def missing_cost(self, out: Tensor, x: Tensor) -> Tensor:
+        """The expected -log p of each row's missing cells under p(x|z) itself, summed: (B,) for
+        decoder outputs ``out`` (B, D) and rows x (B, D); 0 for a complete row.
+
+        A missing numeric cell costs the entropy of N(out_j, sigma_j^2), log sigma_j + (log 2 pi + 1) / 2;
+        a missing categorical cell the entropy of softmax(out_g). So a gap costs what a typical
+        value would, given the rest of the row.
+        """
+        cost = out.new_zeros(x.shape[0])
+        if len(self.num):
+            entropy = torch.log(self.sigma()) + 0.5 * (LOG_2PI + 1)  # (Dn,)
+            cost = cost + ((1 - self._numeric_observed(x)) * entropy).sum(-1)
+        for start, k in self.groups:
+            logp = torch.log_softmax(out[:, start : start + k], dim=-1)  # (B, k)
+            gone = 1 - x[:, start : start + k].sum(-1)  # (B,): 1 when the one-hot is all zeros
+            cost = cost + gone * -(logp.exp() * logp).sum(-1)
+        return cost
+
+    def _numeric_observed(self, x: Tensor) -> Tensor:
+        """(B, Dn): the observed indicator of each numeric column (1 for columns without gaps)."""
+        return torch.where(self.mask >= 0, x[..., self.mask.clamp(min=0)], torch.ones_like(x[..., self.num]))
 
     @property
     def columns(self) -> int:

@@ -3,7 +3,7 @@
 ::
 
     RUN/config.json                  the resolved config
-    RUN/metrics.jsonl                one JSON line per epoch: train and validation/test terms, seconds
+    RUN/metrics.jsonl                one JSON line per epoch: train (running means), validation/test or trainset terms, seconds
     RUN/model.safetensors            final weights (+ data shape and config in the header)
     RUN/checkpoints/last.safetensors weights + optimiser + RNG: what --resume reads
     RUN/samples.png, RUN/reconstructions.png

@@ -8,12 +8,12 @@ under the mixed likelihood; ``kl`` = KL(q(z|x) || p(z)). Each is averaged over `
 posterior draws with a fixed seed, so scores are reproducible.
 
 With ``data.missing = "mask"`` a row's recon sums over its observed cells only, so a row with gaps
-would look less anomalous for having fewer terms. ``score`` is the number to rank by: the KL plus
-the recon per observed column times the number of columns, recon * C / observed + kl, which equals
-``neg_elbo`` for a complete row; ``observed`` says how many of the C columns the row has (a row
-with none scores nan). The scaling assumes the missing columns would have cost as much as the
-observed ones on average, which is rough (columns differ in predictability), but it keeps a row with
-gaps from hiding in the ranking behind complete rows that simply have more terms.
+would look less anomalous for having fewer terms. ``score`` is the number to rank by: ``neg_elbo``
+plus, for each missing cell, its expected cost under the model's own reconstruction of the row
+(the entropy of p(x_j | z = encode(x)); see ``MixedLikelihood.missing_cost``). A gap thus costs what
+a typical value would given the rest of the row, whatever the sign of the Gaussian log-densities;
+``score`` equals ``neg_elbo`` for a complete row. ``observed`` counts the row's columns present
+(a row with none scores nan).
 """
 
 from __future__ import annotations
@@ -26,28 +26,34 @@ import torch
 
 from .data.tabular import load_table
 from .errors import VaekitError
+from .mixed import MixedLikelihood
 from .run import load_run
 
 
 @torch.no_grad()
 def score_rows(model: torch.nn.Module, x: torch.Tensor, samples: int = 10, seed: int = 0,
                batch_size: int = 1024) -> dict[str, np.ndarray]:
-    """Per-row terms (N,) each: score, neg_elbo, recon, kl, averaged over ``samples`` draws of z,
-    and observed (columns present); see the module docstring."""
+    """Per-row terms (N,) each for a table-trained model: score, neg_elbo, recon, kl (averaged over
+    ``samples`` draws of z) and observed (columns present); see the module docstring."""
+    lik = getattr(model, "likelihood", None)
+    if not isinstance(lik, MixedLikelihood):
+        raise VaekitError("scores are for models trained on a table (model.likelihood = mixed)")
     model.eval()
-    out: dict[str, list[torch.Tensor]] = {"neg_elbo": [], "recon": [], "kl": []}
+    out: dict[str, list[torch.Tensor]] = {"neg_elbo": [], "recon": [], "kl": [], "gaps": []}
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         for i in range(0, len(x), batch_size):
-            t = model(x[i : i + batch_size], None, samples=samples, reduce=False)  # terms (B,)
+            xb = x[i : i + batch_size]  # (B, D)
+            t = model(xb, None, samples=samples, reduce=False)  # terms (B,)
             out["recon"].append(t.recon)
             out["kl"].append(t.kl)
             out["neg_elbo"].append(t.recon + t.kl)  # beta = 1: the bound itself, not the training loss
+            out["gaps"].append(lik.missing_cost(model.decode_params(model.encode(xb)), xb))  # (B,)
     res = {k: torch.cat(v) for k, v in out.items()}
-    observed = model.likelihood.observed(x)  # (N,)
-    # (N,); a row with no value at all has nothing to be anomalous by: nan, ranked last
-    res["score"] = torch.where(observed > 0, res["recon"] * (model.likelihood.columns / observed.clamp(min=1)) + res["kl"],
-                               torch.nan)
+    observed = lik.observed(x)  # (N,)
+    gaps = res.pop("gaps")
+    # A row with no value at all has nothing to be anomalous by: nan, ranked last.
+    res["score"] = torch.where(observed > 0, res["neg_elbo"] + gaps, torch.nan)
     res["observed"] = observed
     return {k: v.numpy() for k, v in res.items()}
 

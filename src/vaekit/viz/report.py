@@ -150,7 +150,7 @@ def render_report(run_dir: str | Path, notes: list[str] | None = None) -> str:
              f'{esc(_dt.datetime.now().strftime("%Y-%m-%d %H:%M"))}</p>']
     if rows:
         last = rows[-1]
-        keys = [k for k in ("train_loss", "val_loss", "test_loss") if isinstance(last.get(k), (int, float))]
+        keys = [k for k in ("train_loss", "trainset_loss", "val_loss", "test_loss") if isinstance(last.get(k), (int, float))]
         summary = ", ".join(f"{k} {fmt(last[k])}" for k in keys)
         parts.append(f"<p>{len(rows)} epochs{' · final ' + summary if summary else ''}</p>")
     evaluation = run_dir / EVALUATION
