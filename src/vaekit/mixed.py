@@ -21,10 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .distributions import Likelihood
+from .distributions import LOG_2PI, Likelihood
 from .errors import ConfigError
 
-LOG_2PI = math.log(2 * math.pi)
 
 
 class MixedLikelihood(Likelihood):
