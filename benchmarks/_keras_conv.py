@@ -4,7 +4,8 @@ here; run by bench_conv.py inside the TensorFlow venv.
 Usage: ``python _keras_conv.py DATA.npy --epochs N --threads T --seed S``, where DATA.npy is float32
 (N, 28, 28, 1) in [0, 1] (the example uses all 70k MNIST images / 255). Prints one line
 ``BENCH_RESULT {json}``: per-epoch seconds (a Keras callback), the last epoch's loss,
-reconstruction and KL terms, and the encoder/decoder parameter counts (69,076 and 65,089).
+reconstruction and KL terms, every epoch's terms (``curve``), and the encoder/decoder parameter
+counts (69,076 and 65,089).
 
 Same model and objective as the example: two stride-2 3x3 convolutions (32, 64) -> Dense 16 ->
 a 2-D Gaussian latent; Dense 7*7*64 -> two stride-2 transposed convolutions (64, 32) -> a sigmoid
@@ -117,6 +118,7 @@ def main() -> None:
             super().__init__()
             self.seconds: list[float] = []
             self.logs: dict = {}
+            self.curve: list[dict] = []  # every epoch's running means, as Keras prints them
 
         def on_epoch_begin(self, epoch, logs=None) -> None:
             self.start = time.perf_counter()
@@ -124,6 +126,7 @@ def main() -> None:
         def on_epoch_end(self, epoch, logs=None) -> None:
             self.seconds.append(time.perf_counter() - self.start)
             self.logs = {k: float(v) for k, v in (logs or {}).items()}
+            self.curve.append(self.logs)
             print(f"epoch {epoch + 1}: {self.seconds[-1]:.2f}s {self.logs}", flush=True)
 
     timer = EpochTimer()
@@ -134,6 +137,8 @@ def main() -> None:
         "loss": timer.logs.get("loss"),
         "recon": timer.logs.get("reconstruction_loss"),
         "kl": timer.logs.get("kl_loss"),
+        "curve": [{"loss": e.get("loss"), "recon": e.get("reconstruction_loss"), "kl": e.get("kl_loss")}
+                  for e in timer.curve],
         "params": params,
         "params_match_tutorial": params == EXPECTED_PARAMS,
         "jit_compile": bool(getattr(vae, "jit_compile", False)),

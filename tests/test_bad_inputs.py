@@ -204,7 +204,7 @@ def test_bad_run_folder(case, good_run, tmp_path, capsys):
     shutil.copytree(good_run, run)
     corrupt(run)
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
-    argv = [*command, str(run)] if command[-1] != "--out" else [*command, str(run)]
+    argv = [*command, str(run)]
     if command[0] in ("evaluate", "sample") and command[-1] != "--out":
         argv = [command[0], str(run), *command[1:]]
     code = main(argv)

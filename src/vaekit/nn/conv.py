@@ -6,6 +6,14 @@ way on this 2-core CPU (keras-conv: 59 vs 67 ms per step of 128), with identical
 Padding is ``kernel // 2`` so a stride-2 layer halves the size (rounding up), as Keras's
 ``padding="same"`` does; the decoder picks each transposed layer's ``output_padding`` so that it
 returns exactly the sizes the encoder saw (28 -> 14 -> 7 -> 14 -> 28, and odd sizes too).
+
+Where the padding goes differs from Keras for a stride-2 layer on an even size: TensorFlow pads
+(0 before, 1 after), this module (1, 1), so its 3x3 windows start one pixel earlier (rows -1, 1, ...
+instead of 0, 2, ...), and the transposed layers keep rows 1..2h of the full output instead of
+0..2h-1. The two are mirror images: this network on an image rotated by 180 degrees, with every
+kernel rotated too, computes exactly what the Keras network computes on the image, rotated. So
+training here is training Keras's network on 180-degree-rotated data: the same sizes, parameter
+counts and initial distribution, and only the borders (empty in MNIST) see the difference.
 """
 
 from __future__ import annotations

@@ -1,0 +1,142 @@
+"""Seed study of ``keras-conv``: the epoch-30 loss of vaekit's preset and of the Keras code, over seeds.
+
+The keras.io example reports one run (loss 146.95 = 140.15 + 6.80 at epoch 30). One run says little:
+the loss of this 2-D-latent model moves by about a unit between seeds. This script trains vaekit's
+``keras-conv`` preset and the Keras code it reproduces (``_keras_conv.py``, in the TensorFlow venv)
+for the full 30 epochs on all 70k images, for several seeds each, ``--jobs`` runs at a time on
+``--threads`` threads each, and reports every run's last-epoch loss as Keras prints it (the running
+mean over the epoch's batches) and the spread: mean, standard deviation, min, max, and how many
+runs reach ``--target``. For vaekit it also gives the final model's loss on all 70k images
+(``trainset_loss``), which has no Keras counterpart in the example's output.
+
+    python benchmarks/seeds_conv.py --vaekit 0-7 --keras 0-4 --jobs 2 --threads 1 \\
+        --dir runs/seeds --out benchmarks/results/conv-seeds.json
+    python benchmarks/seeds_conv.py --vaekit 0-1 --keras 0 --epochs 1 --limit 2000 --dir /tmp/s  # smoke
+
+Finished runs in ``--dir`` are reused and stopped vaekit runs are resumed (``vaekit train --resume``
+ends bit-identical to an uninterrupted run), so a study can be interrupted and extended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from _common import HERE, VENV_ROOT, ensure_venv, load_mnist, print_table, run_child, thread_env, write_json
+
+KERAS_INSTALL = ["tensorflow-cpu"]
+
+
+def seeds(spec: str) -> list[int]:
+    """'0-3,7' -> [0, 1, 2, 3, 7]."""
+    out: list[int] = []
+    for part in filter(None, spec.split(",")):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def last_epoch(run: Path) -> dict | None:
+    """The last line of a vaekit run's metrics.jsonl, or None when there is none."""
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        return None
+    lines = path.read_text().strip().splitlines()
+    return json.loads(lines[-1]) if lines else None
+
+
+def run_vaekit(seed: int, args: argparse.Namespace) -> dict:
+    """Train (or resume, or reuse) ``DIR/vaekit-seedS`` and return its last epoch's terms."""
+    out = args.dir / f"vaekit-seed{seed}"
+    done = last_epoch(out)
+    if done is None or done["epoch"] < args.epochs:
+        resume = ["--resume"] if (out / "checkpoints").exists() and done else ["--overwrite"]
+        cmd = [sys.executable, "-m", "vaekit", "train", "--preset", "keras-conv", "--seed", str(seed),
+               "--epochs", str(args.epochs), "--set", f"train.threads={args.threads}",
+               "--out", str(out), "--no-progress", *resume]
+        if args.limit:
+            cmd += ["--limit", str(args.limit)]
+        print(f"[vaekit seed {seed}] {' '.join(cmd[1:])}", flush=True)
+        with open(args.dir / f"vaekit-seed{seed}.log", "a") as log:
+            subprocess.run(cmd, env=thread_env(args.threads), stdout=log, stderr=subprocess.STDOUT, check=True)
+        done = last_epoch(out)
+    curve = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return {"seed": seed, "loss": done["train_loss"], "recon": done["train_recon"], "kl": done["train_kl"],
+            "final_model_loss": done.get("trainset_loss"), "curve": [round(e["train_loss"], 3) for e in curve]}
+
+
+def run_keras(seed: int, args: argparse.Namespace, python: Path, data: Path) -> dict:
+    """Train the Keras code with ``seed`` (or reuse ``DIR/keras-seedS.json``)."""
+    saved = args.dir / f"keras-seed{seed}.json"
+    if saved.exists() and len(json.loads(saved.read_text())["curve"]) >= args.epochs:
+        res = json.loads(saved.read_text())
+    else:
+        print(f"[keras seed {seed}] _keras_conv.py --epochs {args.epochs} --threads {args.threads}", flush=True)
+        cli = [str(data), "--epochs", str(args.epochs), "--threads", str(args.threads), "--seed", str(seed)]
+        res = run_child(python, HERE / "_keras_conv.py", cli, args.threads)
+        saved.write_text(json.dumps(res) + "\n")
+    return {"seed": seed, "loss": res["loss"], "recon": res["recon"], "kl": res["kl"],
+            "final_model_loss": None, "curve": [round(e["loss"], 3) for e in res["curve"]],
+            "versions": f"TF {res['tensorflow']}, Keras {res['keras']}"}
+
+
+def summary(runs: list[dict], target: float) -> dict:
+    losses = [r["loss"] for r in runs]
+    return {"runs": len(runs), "mean": statistics.fmean(losses),
+            "sd": statistics.stdev(losses) if len(losses) > 1 else 0.0,
+            "min": min(losses), "max": max(losses), "at_or_below_target": sum(x <= target for x in losses)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--vaekit", default="0-3", help="vaekit seeds, e.g. 0-7 or 0,2,5 ('' for none)")
+    ap.add_argument("--keras", default="", help="Keras seeds ('' for none)")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--limit", type=int, default=None, help="first N of the 70k images (smoke tests)")
+    ap.add_argument("--jobs", type=int, default=2, help="runs at a time")
+    ap.add_argument("--threads", type=int, default=1, help="threads per run")
+    ap.add_argument("--target", type=float, default=148.0)
+    ap.add_argument("--dir", type=Path, required=True, help="run folders and saved Keras results")
+    ap.add_argument("--venv", type=Path, default=VENV_ROOT / "tf")
+    ap.add_argument("--out", default=None, help="write the results as JSON here")
+    args = ap.parse_args()
+    args.dir.mkdir(parents=True, exist_ok=True)
+
+    keras_seeds = seeds(args.keras)
+    python = data = None
+    if keras_seeds:
+        python = ensure_venv(args.venv, "tensorflow", KERAS_INSTALL)
+        data = args.dir / f"digits{args.limit or 70000}.npy"
+        if not data.exists():
+            d = load_mnist()
+            digits = np.concatenate([d["x_train"], d["x_test"]])[: args.limit]  # vaekit's split="all" order
+            np.save(data, (digits.astype(np.float32) / np.float32(255))[..., None])  # (N, 28, 28, 1)
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        vk = [pool.submit(run_vaekit, s, args) for s in seeds(args.vaekit)]
+        ks = [pool.submit(run_keras, s, args, python, data) for s in keras_seeds]
+        results = {"vaekit": [f.result() for f in vk], "keras": [f.result() for f in ks]}
+
+    rows = []
+    for lib, runs in results.items():
+        for r in runs:
+            final = f"{r['final_model_loss']:.2f}" if r["final_model_loss"] is not None else "-"
+            rows.append([lib, r["seed"], f"{r['loss']:.2f}", f"{r['recon']:.2f}", f"{r['kl']:.2f}", final])
+    print_table(["library", "seed", f"epoch-{args.epochs} loss", "recon", "KL", "final model, all images"], rows)
+    stats = {lib: summary(runs, args.target) for lib, runs in results.items() if runs}
+    for lib, s in stats.items():
+        print(f"{lib}: {s['runs']} runs, mean {s['mean']:.2f} ± {s['sd']:.2f} (sd), range {s['min']:.2f}–"
+              f"{s['max']:.2f}, {s['at_or_below_target']} at or below {args.target:g}")
+    settings = {"epochs": args.epochs, "limit": args.limit, "threads": args.threads, "jobs": args.jobs,
+                "target": args.target}
+    write_json(args.out, {"benchmark": "conv-seeds", "settings": settings, "results": results, "summary": stats})
+
+
+if __name__ == "__main__":
+    main()
