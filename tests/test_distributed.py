@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -21,6 +22,9 @@ from safetensors.torch import load_file, save_file
 import vaekit
 from vaekit import distributed
 from vaekit.cli import main
+from vaekit.config import ModelConfig
+from vaekit.distributions import DiagonalGaussian
+from vaekit.models import build
 from vaekit.checkpoint import load_tensors
 from vaekit.data import Split, TensorLoader
 from vaekit.errors import TrainingInterrupted
@@ -37,10 +41,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _worker(rank: int, world: int, port: int, cfg: dict, out: str, dump: str, resume: bool, stop_at: int | None) -> None:
+def _join(rank: int, world: int, port: int) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
+
+
+def _worker(rank: int, world: int, port: int, cfg: dict, out: str, dump: str, resume: bool, stop_at: int | None,
+            local_stats: bool = False) -> None:
+    _join(rank, world, port)
+    if local_stats:  # the control: batch statistics of each rank's shard, as before global_batch_mean
+        import vaekit.models.ae_variants as variants
+
+        variants.global_batch_mean = lambda t: t  # type: ignore[assignment]
     if stop_at is not None and rank == world - 1:  # a signal reaching the last rank only
         step = Trainer._step
 
@@ -59,15 +72,21 @@ def _worker(rank: int, world: int, port: int, cfg: dict, out: str, dump: str, re
 
 
 def ddp(cfg: vaekit.Config, out: Path, dump: Path, world: int = 2, resume: bool = False,
-        stop_at: int | None = None) -> list[dict]:
+        stop_at: int | None = None, local_stats: bool = False) -> list[dict]:
     """Train ``cfg`` in ``world`` fresh processes; every rank's final weights (none if stopped).
 
     spawn, not fork: forking a pytest process that has trained before can inherit held locks.
     """
     dump.mkdir(exist_ok=True)
-    ctx, port = mp.get_context("spawn"), _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, world, port, cfg.to_dict(), str(out), str(dump), resume, stop_at))
-             for r in range(world)]
+    port = _free_port()
+    run_ranks(_worker, world, port, cfg.to_dict(), str(out), str(dump), resume, stop_at, local_stats)
+    return [] if stop_at is not None else [load_file(dump / f"rank{r}.safetensors") for r in range(world)]
+
+
+def run_ranks(target: Callable[..., None], world: int, port: int, *args: object) -> None:
+    """Run ``target(rank, world, port, *args)`` in ``world`` spawned processes; all must exit 0."""
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=target, args=(r, world, port, *args)) for r in range(world)]
     for p in procs:
         p.start()
     for p in procs:
@@ -75,7 +94,6 @@ def ddp(cfg: vaekit.Config, out: Path, dump: Path, world: int = 2, resume: bool 
         if p.is_alive():
             p.kill()
     assert [p.exitcode for p in procs] == [0] * world
-    return [] if stop_at is not None else [load_file(dump / f"rank{r}.safetensors") for r in range(world)]
 
 
 def state(run: vaekit.Run) -> dict:
@@ -91,10 +109,15 @@ def test_strided_shards_make_up_the_global_batch():
     assert [sorted(a + b) for a, b in zip(*shards)] == [sorted(b) for b in whole]
 
 
-def test_ddp_matches_one_process(tmp_path: Path):
-    # The plain autoencoder has no sampling noise, so the only difference between the runs is
-    # float summation order (per-rank means averaged vs one mean over 64): measured ~1e-7.
-    cfg = small_config(model={"name": "ae", "hidden": [32], "latent_dim": 4},
+# Ng's sparse autoencoder: its penalty is a function of the batch-mean activation, a batch statistic.
+SPARSE = {"name": "sparse-ae", "options": {"penalty": "kl", "weight": 3.0, "rho": 0.05}}
+
+
+@pytest.mark.parametrize("model", [{"name": "ae"}, SPARSE], ids=["ae", "sparse-ae"])
+def test_ddp_matches_one_process(tmp_path: Path, model: dict):
+    # Autoencoders have no sampling noise, so the only difference between the runs is float
+    # summation order (per-rank means averaged vs one mean over 64): measured ~1e-7.
+    cfg = small_config(model={**model, "hidden": [32], "latent_dim": 4},
                        train={"epochs": 2, "batch_size": 64, "threads": 1})
     ranks = ddp(cfg, tmp_path / "ddp", tmp_path / "dump")
     for k in ranks[0]:
@@ -102,11 +125,47 @@ def test_ddp_matches_one_process(tmp_path: Path):
     single = state(vaekit.train(cfg, tmp_path / "one"))
     worst = max(float((ranks[0][k] - single[k]).abs().max()) for k in single)
     assert worst < 1e-4
+    if model is SPARSE:  # the control: with each shard's own mean activation the runs part
+        local = ddp(cfg, tmp_path / "local", tmp_path / "dump-local", local_stats=True)
+        assert max(float((local[0][k] - single[k]).abs().max()) for k in single) > 100 * max(worst, 1e-6)
     # Rank 0 alone wrote the run, with metrics over both shards: the same train loss as one process.
     ddp_rows, one_rows = vaekit.load_run(tmp_path / "ddp").metrics, vaekit.load_run(tmp_path / "one").metrics
     assert [r["epoch"] for r in ddp_rows] == [1, 2]
     assert ddp_rows[-1]["train_loss"] == pytest.approx(one_rows[-1]["train_loss"], rel=1e-4)
     assert ddp_rows[-1]["test_loss"] == pytest.approx(one_rows[-1]["test_loss"], rel=1e-4)
+
+
+def _free_bits_worker(rank: int, world: int, port: int, mu: torch.Tensor, dump: str) -> None:
+    _join(rank, world, port)
+    with distributed.session("cpu"):
+        # DDP averages the ranks' gradients, and only this rank's loss depends on its rows of mu:
+        # their share of the averaged gradient is this rank's gradient / world.
+        grad = free_bits_grad(mu[rank::world]) / world
+        save_file({"grad": grad}, f"{dump}/rank{rank}.safetensors")
+
+
+def free_bits_grad(mu: torch.Tensor) -> torch.Tensor:
+    """d/dmu of the free-bits penalty's batch mean, for q = N(mu, I) (analytic KL = mu^2 / 2)."""
+    model = build(ModelConfig(name="freebits-vae", hidden=[4], latent_dim=2, options={"floor": 0.25}), (4,))
+    mu = mu.clone().requires_grad_(True)
+    q = DiagonalGaussian(mu, torch.zeros_like(mu))
+    model.kl_penalty(q.kl_standard_normal_per_dim().sum(-1), q, q.mu[None], step=0).mean().backward()
+    return mu.grad
+
+
+def test_ddp_free_bits_decides_on_the_global_batch(tmp_path: Path):
+    # Dimension 0's mean KL is 0.005 on rank 0's half and 0.5 on rank 1's: 0.2525 over the global
+    # batch, just above the 0.25-nat floor. One process trains it (a gradient on every example);
+    # a rank deciding on its own half would floor rank 0's examples (no gradient) instead.
+    mu = torch.tensor([[0.1, 0.0], [1.0, 0.0]]).repeat(4, 1)  # rows alternate between the ranks
+    single = free_bits_grad(mu)
+    assert (single[:, 0] != 0).all() and (single[:, 1] == 0).all()
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    run_ranks(_free_bits_worker, 2, _free_port(), mu, str(dump))
+    for r in range(2):
+        torch.testing.assert_close(load_file(dump / f"rank{r}.safetensors")["grad"], single[r::2])
+    assert (free_bits_grad(mu[0::2])[:, 0] == 0).all()  # rank 0's own half alone: floored
 
 
 def test_ddp_vae_stops_together_and_resumes_mid_epoch_exactly(tmp_path: Path):

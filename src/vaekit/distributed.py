@@ -12,8 +12,9 @@ Why one global batch equals the single-process batch: with per-rank batches of e
 the averaged gradient is the full-batch gradient up to float summation order. The learning rate
 therefore stays as configured (no linear scaling is applied: the step is the same step).
 This holds for losses that are means of per-example terms. Objectives built on batch statistics
-(free bits' batch-mean KL per dimension, the sparse autoencoder's mean activation) see each rank's
-sub-batch instead, so under DDP they are close to, not equal to, the single-process objective.
+(free bits' batch-mean KL per dimension, the sparse autoencoder's mean activation) take those
+statistics through :func:`global_batch_mean`, which makes them statistics of the global batch, so
+they too equal the single-process objective.
 """
 
 from __future__ import annotations
@@ -100,6 +101,24 @@ def any_flags(*flags: bool) -> list[bool]:
     t = torch.tensor([float(f) for f in flags])
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return [bool(v) for v in t.tolist()]
+
+
+def global_batch_mean(local: torch.Tensor) -> torch.Tensor:
+    """A batch statistic of this rank's shard (e.g. a mean over its examples, (D,)) made global.
+
+    Value: the mean of ``local`` over all ranks. Every rank holds an equal share of each global
+    batch, so that is the statistic of the global batch, as one process would compute it.
+    Gradient: that of ``local`` alone (a straight-through sum), which is what makes DDP exact: for
+    an objective f(m) of the global mean m = (1/W) sum_r m_r, df/dtheta = (1/W) sum_r f'(m) dm_r/dtheta,
+    and DDP's gradient averaging supplies the 1/W sum when each rank back-propagates f'(m) dm_r/dtheta.
+    Outside a process group it returns ``local`` itself. Call it from training steps only: it is a
+    collective, and rank 0 evaluates alone.
+    """
+    if not active():
+        return local
+    total = local.detach().clone()
+    dist.all_reduce(total)
+    return local + (total / dist.get_world_size() - local).detach()
 
 
 def seed_step(seed: int, step: int) -> None:

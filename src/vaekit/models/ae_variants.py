@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import ModelConfig
+from ..distributed import global_batch_mean
 from ..errors import ConfigError
 from .ae import Autoencoder
 from .base import register
@@ -94,7 +95,10 @@ class SparseAutoencoder(Autoencoder):
             return {"sparsity": o.weight * z.abs().sum(-1)}  # (B,)
         # rho_hat_j = (1/B) sum_i a_j(x_i) is a batch statistic, so every example carries the same
         # batch penalty: its mean over the batch is exactly Ng's beta * sum_j KL(rho || rho_hat_j).
-        rho_hat = z.mean(0).clamp(1e-6, 1 - 1e-6)  # (D,)
+        rho_hat = z.mean(0)  # (D,)
+        if self.training:  # under DDP: the global batch's mean activation (gradient through this shard's)
+            rho_hat = global_batch_mean(rho_hat)
+        rho_hat = rho_hat.clamp(1e-6, 1 - 1e-6)
         rho = o.rho
         kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))  # (D,)
         return {"sparsity": (o.weight * kl.sum()).expand(z.shape[0])}

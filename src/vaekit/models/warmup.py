@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from ..config import ModelConfig
+from ..distributed import global_batch_mean
 from ..distributions import LOG_2PI, DiagonalGaussian, StandardNormal
 from ..errors import ConfigError
 from .base import register
@@ -105,6 +106,9 @@ class FreeBitsVAE(VAE):
         Its batch mean is exactly sum_g max(lambda, mean_i KL_ig) (Kingma et al. 2016, appendix C.8).
         """
         per_group = self.kl_per_group(q, z)  # (B, G)
-        above = per_group.mean(0).detach() > self.options.floor  # (G,)
+        batch_kl = per_group.mean(0).detach()  # (G,)
+        if self.training:  # under DDP: the global batch's mean, as one process would see it
+            batch_kl = global_batch_mean(batch_kl)
+        above = batch_kl > self.options.floor  # (G,)
         floored = torch.where(above, per_group, torch.full_like(per_group, self.options.floor))
         return self.kl_weight(step) * floored.sum(-1)
