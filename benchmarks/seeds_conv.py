@@ -14,7 +14,9 @@ runs reach ``--target``. For vaekit it also gives the final model's loss on all 
     python benchmarks/seeds_conv.py --vaekit 0-1 --keras 0 --epochs 1 --limit 2000 --dir /tmp/s  # smoke
 
 Finished runs in ``--dir`` are reused and stopped vaekit runs are resumed (``vaekit train --resume``
-ends bit-identical to an uninterrupted run), so a study can be interrupted and extended.
+ends bit-identical to an uninterrupted run), so a study can be interrupted and extended. Run names
+carry the image count (``vaekit-seed3-n70000``, ``keras-seed0-n70000.json``). When a run fails, the
+queued ones are cancelled, the finished ones are still reported, and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import json
 import statistics
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -42,55 +44,77 @@ def seeds(spec: str) -> list[int]:
     return out
 
 
-def last_epoch(run: Path) -> dict | None:
-    """The last line of a vaekit run's metrics.jsonl, or None when there is none."""
+def tag(args: argparse.Namespace) -> str:
+    """Run names carry the image count, so a smoke study and a full one never share a run."""
+    return f"n{args.limit or 70000}"
+
+
+def vaekit_rows(run: Path) -> list[dict]:
+    """Every epoch's row of a vaekit run's metrics.jsonl (none when it has not finished an epoch)."""
     path = run / "metrics.jsonl"
-    if not path.exists():
-        return None
-    lines = path.read_text().strip().splitlines()
-    return json.loads(lines[-1]) if lines else None
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def run_vaekit(seed: int, args: argparse.Namespace) -> dict:
-    """Train (or resume, or reuse) ``DIR/vaekit-seedS`` and return its last epoch's terms."""
-    out = args.dir / f"vaekit-seed{seed}"
-    done = last_epoch(out)
-    if done is None or done["epoch"] < args.epochs:
-        resume = ["--resume"] if (out / "checkpoints").exists() and done else ["--overwrite"]
+    """Train, resume or reuse ``DIR/vaekit-seedS-nN``; the terms of its epoch ``--epochs``."""
+    out = args.dir / f"vaekit-seed{seed}-{tag(args)}"
+    log = args.dir / f"vaekit-seed{seed}-{tag(args)}.log"
+    rows = vaekit_rows(out)
+    status = "reused"
+    if len(rows) < args.epochs:
+        # A checkpoint (even one written in epoch 1) means a stopped run: continue it exactly.
+        status = "resumed" if (out / "checkpoints" / "last.safetensors").is_file() else "new"
         cmd = [sys.executable, "-m", "vaekit", "train", "--preset", "keras-conv", "--seed", str(seed),
                "--epochs", str(args.epochs), "--set", f"train.threads={args.threads}",
-               "--out", str(out), "--no-progress", *resume]
+               "--out", str(out), "--no-progress", "--resume" if status == "resumed" else "--overwrite"]
         if args.limit:
             cmd += ["--limit", str(args.limit)]
-        print(f"[vaekit seed {seed}] {' '.join(cmd[1:])}", flush=True)
-        with open(args.dir / f"vaekit-seed{seed}.log", "a") as log:
-            subprocess.run(cmd, env=thread_env(args.threads), stdout=log, stderr=subprocess.STDOUT, check=True)
-        done = last_epoch(out)
-    curve = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return {"seed": seed, "loss": done["train_loss"], "recon": done["train_recon"], "kl": done["train_kl"],
-            "final_model_loss": done.get("trainset_loss"), "curve": [round(e["train_loss"], 3) for e in curve]}
+        print(f"[vaekit seed {seed}] {status}: {' '.join(cmd[1:])} (log: {log})", flush=True)
+        with open(log, "a") as f:
+            code = subprocess.run(cmd, env=thread_env(args.threads), stdout=f, stderr=subprocess.STDOUT, check=False).returncode
+        if code != 0:
+            raise RuntimeError(f"exit {code}, see {log}")
+        rows = vaekit_rows(out)
+    rows = rows[: args.epochs]
+    last = rows[-1]
+    return {"seed": seed, "status": status, "loss": last["train_loss"], "recon": last["train_recon"],
+            "kl": last["train_kl"], "final_model_loss": last.get("trainset_loss"),
+            "curve": [{k: round(r[f"train_{k}"], 4) for k in ("loss", "recon", "kl")} for r in rows],
+            "seconds": [r["seconds"] for r in rows]}
 
 
 def run_keras(seed: int, args: argparse.Namespace, python: Path, data: Path) -> dict:
-    """Train the Keras code with ``seed`` (or reuse ``DIR/keras-seedS.json``)."""
-    saved = args.dir / f"keras-seed{seed}.json"
-    if saved.exists() and len(json.loads(saved.read_text())["curve"]) >= args.epochs:
-        res = json.loads(saved.read_text())
-    else:
+    """Train the Keras code with ``seed``, or reuse ``DIR/keras-seedS-nN.json``."""
+    saved = args.dir / f"keras-seed{seed}-{tag(args)}.json"
+    status = "reused"
+    res = json.loads(saved.read_text()) if saved.exists() else None
+    if res is None or len(res["curve"]) < args.epochs:
+        status = "new"
         print(f"[keras seed {seed}] _keras_conv.py --epochs {args.epochs} --threads {args.threads}", flush=True)
         cli = [str(data), "--epochs", str(args.epochs), "--threads", str(args.threads), "--seed", str(seed)]
         res = run_child(python, HERE / "_keras_conv.py", cli, args.threads)
         saved.write_text(json.dumps(res) + "\n")
-    return {"seed": seed, "loss": res["loss"], "recon": res["recon"], "kl": res["kl"],
-            "final_model_loss": None, "curve": [round(e["loss"], 3) for e in res["curve"]],
-            "versions": f"TF {res['tensorflow']}, Keras {res['keras']}"}
+    curve = res["curve"][: args.epochs]
+    return {"seed": seed, "status": status, **curve[-1], "final_model_loss": None, "curve": curve,
+            "seconds": res["seconds"][: args.epochs], "versions": f"TF {res['tensorflow']}, Keras {res['keras']}"}
 
 
 def summary(runs: list[dict], target: float) -> dict:
     losses = [r["loss"] for r in runs]
     return {"runs": len(runs), "mean": statistics.fmean(losses),
-            "sd": statistics.stdev(losses) if len(losses) > 1 else 0.0,
+            "sd": statistics.stdev(losses) if len(losses) > 1 else None,
             "min": min(losses), "max": max(losses), "at_or_below_target": sum(x <= target for x in losses)}
+
+
+def versions() -> dict:
+    import torch
+
+    import vaekit
+
+    commit = subprocess.run(["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True, check=False).stdout.strip()
+    return {"vaekit": vaekit.__version__, "torch": torch.__version__, "commit": commit or None,
+            "python": sys.version.split()[0]}
 
 
 def main() -> None:
@@ -118,10 +142,27 @@ def main() -> None:
             digits = np.concatenate([d["x_train"], d["x_test"]])[: args.limit]  # vaekit's split="all" order
             np.save(data, (digits.astype(np.float32) / np.float32(255))[..., None])  # (N, 28, 28, 1)
 
-    with ThreadPoolExecutor(args.jobs) as pool:
-        vk = [pool.submit(run_vaekit, s, args) for s in seeds(args.vaekit)]
-        ks = [pool.submit(run_keras, s, args, python, data) for s in keras_seeds]
-        results = {"vaekit": [f.result() for f in vk], "keras": [f.result() for f in ks]}
+    # The Keras runs go last: with --jobs 2 the vaekit seeds pair up first.
+    jobs = [("vaekit", s) for s in seeds(args.vaekit)] + [("keras", s) for s in keras_seeds]
+    results: dict[str, list[dict]] = {"vaekit": [], "keras": []}
+    failures: list[str] = []
+    pool = ThreadPoolExecutor(args.jobs)
+    futures = {(pool.submit(run_vaekit, s, args) if lib == "vaekit" else
+                pool.submit(run_keras, s, args, python, data)): (lib, s) for lib, s in jobs}
+    try:
+        for fut in as_completed(futures):
+            lib, s = futures[fut]
+            try:
+                results[lib].append(fut.result())
+            except Exception as err:  # noqa: BLE001 - report it, stop queuing, keep what finished
+                failures.append(f"{lib} seed {s}: {err}")
+                pool.shutdown(wait=False, cancel_futures=True)
+    except KeyboardInterrupt:  # the children got the signal too (vaekit checkpoints and stops)
+        failures.append("interrupted")
+        pool.shutdown(wait=False, cancel_futures=True)
+    pool.shutdown(wait=True)
+    for runs in results.values():
+        runs.sort(key=lambda r: r["seed"])
 
     rows = []
     for lib, runs in results.items():
@@ -131,11 +172,15 @@ def main() -> None:
     print_table(["library", "seed", f"epoch-{args.epochs} loss", "recon", "KL", "final model, all images"], rows)
     stats = {lib: summary(runs, args.target) for lib, runs in results.items() if runs}
     for lib, s in stats.items():
-        print(f"{lib}: {s['runs']} runs, mean {s['mean']:.2f} ± {s['sd']:.2f} (sd), range {s['min']:.2f}–"
-              f"{s['max']:.2f}, {s['at_or_below_target']} at or below {args.target:g}")
+        sd = f" ± {s['sd']:.2f} (sd)" if s["sd"] is not None else ""
+        print(f"{lib}: {s['runs']} runs, mean {s['mean']:.2f}{sd}, range {s['min']:.2f}–{s['max']:.2f}, "
+              f"{s['at_or_below_target']} at or below {args.target:g}")
     settings = {"epochs": args.epochs, "limit": args.limit, "threads": args.threads, "jobs": args.jobs,
-                "target": args.target}
-    write_json(args.out, {"benchmark": "conv-seeds", "settings": settings, "results": results, "summary": stats})
+                "target": args.target, "vaekit_seeds": seeds(args.vaekit), "keras_seeds": keras_seeds}
+    write_json(args.out, {"benchmark": "conv-seeds", "settings": settings, "versions": versions(),
+                          "results": results, "summary": stats, "failures": failures})
+    if failures:
+        sys.exit("not all runs finished:\n  " + "\n  ".join(failures))
 
 
 if __name__ == "__main__":
