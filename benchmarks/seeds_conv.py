@@ -6,8 +6,9 @@ the loss of this 2-D-latent model moves by about a unit between seeds. This scri
 for the full 30 epochs on all 70k images, for several seeds each, ``--jobs`` runs at a time on
 ``--threads`` threads each, and reports every run's last-epoch loss as Keras prints it (the running
 mean over the epoch's batches) and the spread: mean, standard deviation, min, max, and how many
-runs reach ``--target``. For vaekit it also gives the final model's loss on all 70k images
-(``trainset_loss``), which has no Keras counterpart in the example's output.
+runs reach ``--target``. It also gives each final model's loss on all 70k images (vaekit's
+``trainset_loss``; for Keras, ``_keras_conv.py`` computes the same after ``fit``), a number the
+example itself does not print.
 
     python benchmarks/seeds_conv.py --vaekit 0-7 --keras 0-4 --jobs 2 --threads 1 \\
         --dir runs/seeds --out benchmarks/results/conv-seeds.json
@@ -95,7 +96,8 @@ def run_keras(seed: int, args: argparse.Namespace, python: Path, data: Path) -> 
         res = run_child(python, HERE / "_keras_conv.py", cli, args.threads)
         saved.write_text(json.dumps(res) + "\n")
     curve = res["curve"][: args.epochs]
-    return {"seed": seed, "status": status, **curve[-1], "final_model_loss": None, "curve": curve,
+    final = res.get("final_model", {}).get("loss") if len(res["curve"]) == args.epochs else None
+    return {"seed": seed, "status": status, **curve[-1], "final_model_loss": final, "curve": curve,
             "seconds": res["seconds"][: args.epochs], "versions": f"TF {res['tensorflow']}, Keras {res['keras']}"}
 
 
