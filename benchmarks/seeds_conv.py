@@ -108,6 +108,28 @@ def summary(runs: list[dict], target: float) -> dict:
             "min": min(losses), "max": max(losses), "at_or_below_target": sum(x <= target for x in losses)}
 
 
+def plot(results: dict[str, list[dict]], target: float, path: str) -> None:
+    """Every run's loss per epoch (from epoch 3 in long runs: the first two dwarf the rest)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    skip = 2 if max(len(r["curve"]) for runs in results.values() for r in runs) > 5 else 0
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for (lib, runs), colour in zip(results.items(), ("tab:blue", "tab:orange")):
+        for i, r in enumerate(runs):
+            ys = [e["loss"] for e in r["curve"]][skip:]
+            ax.plot(range(skip + 1, skip + 1 + len(ys)), ys, color=colour, lw=1, alpha=0.8,
+                    label=f"{lib} ({len(runs)} seeds)" if i == 0 else None)
+    ax.axhline(target, color="k", ls="--", lw=0.8, label=f"target {target:g}")
+    ax.set(xlabel="epoch", ylabel="training loss (running mean of the epoch)", title="keras-conv over seeds")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
 def versions() -> dict:
     import torch
 
@@ -131,6 +153,7 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, required=True, help="run folders and saved Keras results")
     ap.add_argument("--venv", type=Path, default=VENV_ROOT / "tf")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument("--plot", default=None, help="draw every run's loss curve into this PNG")
     args = ap.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
 
@@ -181,6 +204,8 @@ def main() -> None:
                 "target": args.target, "vaekit_seeds": seeds(args.vaekit), "keras_seeds": keras_seeds}
     write_json(args.out, {"benchmark": "conv-seeds", "settings": settings, "versions": versions(),
                           "results": results, "summary": stats, "failures": failures})
+    if args.plot and stats:
+        plot(results, args.target, args.plot)
     if failures:
         sys.exit("not all runs finished:\n  " + "\n  ".join(failures))
 
