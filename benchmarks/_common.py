@@ -29,6 +29,22 @@ def load_mnist() -> dict[str, np.ndarray]:
         return {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
 
 
+def all_digits(limit: int | None = None) -> np.ndarray:
+    """The 70k MNIST images (uint8, (N, 28, 28)) in the order vaekit's ``split="all"`` uses; first ``limit``."""
+    d = load_mnist()
+    return np.concatenate([d["x_train"], d["x_test"]])[:limit]
+
+
+def save_keras_digits(path: Path, digits: np.ndarray) -> None:
+    """``digits`` as ``_keras_conv.py`` reads them: float32 (N, 28, 28, 1) in [0, 1], as the example has."""
+    np.save(path, (digits.astype(np.float32) / np.float32(255))[..., None])
+
+
+def keras_python(venv: Path) -> Path:
+    """The TensorFlow venv's python (created on first use)."""
+    return ensure_venv(venv, "tensorflow", ["tensorflow-cpu"])
+
+
 def ensure_venv(venv: Path, probe: str, install: list[str]) -> Path:
     """Return ``venv``'s python, creating the venv and running ``pip install *install`` if needed.
 

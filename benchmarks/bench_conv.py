@@ -24,12 +24,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from _common import (
-    HERE, VENV_ROOT, ensure_venv, epoch_stats, load_mnist, print_table, ratio, run_child, write_json,
+    HERE,
+    VENV_ROOT,
+    all_digits,
+    epoch_stats,
+    keras_python,
+    print_table,
+    ratio,
+    run_child,
+    save_keras_digits,
+    write_json,
 )
 
-KERAS_INSTALL = ["tensorflow-cpu"]
 EXPECTED_PARAMS = {"encoder": 69_076, "decoder": 65_089}
 
 
@@ -58,10 +65,10 @@ def run_vaekit(limit: int | None, epochs: int, seed: int, threads: int) -> dict:
 
 
 def run_keras(digits: np.ndarray, epochs: int, seed: int, threads: int, venv: Path) -> dict:
-    python = ensure_venv(venv, "tensorflow", KERAS_INSTALL)
+    python = keras_python(venv)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "digits.npy"
-        np.save(path, (digits.astype(np.float32) / np.float32(255))[..., None])  # (N, 28, 28, 1)
+        save_keras_digits(path, digits)
         args = [str(path), "--epochs", str(epochs), "--threads", str(threads), "--seed", str(seed)]
         res = run_child(python, HERE / "_keras_conv.py", args, threads)
     for i, s in enumerate(res["seconds"], 1):
@@ -84,8 +91,7 @@ def main() -> None:
     args = ap.parse_args()
     threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    d = load_mnist()
-    digits = np.concatenate([d["x_train"], d["x_test"]])[: args.limit]  # the order vaekit's split="all" uses
+    digits = all_digits(args.limit)
     print(f"Keras conv VAE: {len(digits)} images, {args.epochs} epochs, batch 128, {threads} thread(s), "
           f"seed {args.seed}", flush=True)
 

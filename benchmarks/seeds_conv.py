@@ -30,10 +30,17 @@ import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-import numpy as np
-from _common import HERE, VENV_ROOT, ensure_venv, load_mnist, print_table, run_child, thread_env, write_json
-
-KERAS_INSTALL = ["tensorflow-cpu"]
+from _common import (
+    HERE,
+    VENV_ROOT,
+    all_digits,
+    keras_python,
+    print_table,
+    run_child,
+    save_keras_digits,
+    thread_env,
+    write_json,
+)
 
 
 def seeds(spec: str) -> list[int]:
@@ -59,7 +66,7 @@ def vaekit_rows(run: Path) -> list[dict]:
 def run_vaekit(seed: int, args: argparse.Namespace) -> dict:
     """Train, resume or reuse ``DIR/vaekit-seedS-nN``; the terms of its epoch ``--epochs``."""
     out = args.dir / f"vaekit-seed{seed}-{tag(args)}"
-    log = args.dir / f"vaekit-seed{seed}-{tag(args)}.log"
+    log = out.with_name(out.name + ".log")
     rows = vaekit_rows(out)
     status = "reused"
     if len(rows) < args.epochs:
@@ -160,12 +167,10 @@ def main() -> None:
     keras_seeds = seeds(args.keras)
     python = data = None
     if keras_seeds:
-        python = ensure_venv(args.venv, "tensorflow", KERAS_INSTALL)
+        python = keras_python(args.venv)
         data = args.dir / f"digits{args.limit or 70000}.npy"
         if not data.exists():
-            d = load_mnist()
-            digits = np.concatenate([d["x_train"], d["x_test"]])[: args.limit]  # vaekit's split="all" order
-            np.save(data, (digits.astype(np.float32) / np.float32(255))[..., None])  # (N, 28, 28, 1)
+            save_keras_digits(data, all_digits(args.limit))
 
     # The Keras runs go last: with --jobs 2 the vaekit seeds pair up first.
     jobs = [("vaekit", s) for s in seeds(args.vaekit)] + [("keras", s) for s in keras_seeds]
