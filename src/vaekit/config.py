@@ -93,7 +93,8 @@ class TrainConfig:
     lr: float = 1e-3
     adam_eps: float = 1e-8  # Adam's epsilon: torch's default; Keras's is 1e-7
     weight_decay: float = 0.0
-    lr_schedule: Literal["none", "cosine", "step", "exponential"] = "none"
+    # "burda": Burda et al. (2015) §5, stage i = 0, 1, ... lasts 3^i epochs at lr * 10^(-i/7)
+    lr_schedule: Literal["none", "cosine", "step", "exponential", "burda"] = "none"
     lr_step_epochs: int = 10  # "step": multiply by lr_gamma every this many epochs
     lr_gamma: float = 0.5  # "step" / "exponential": the decay factor
     grad_clip: float | None = None  # clip the global gradient norm to this value
@@ -103,6 +104,9 @@ class TrainConfig:
     eval_every: int = 1  # evaluate on validation/test data every N epochs (0 = only at the end)
     checkpoint_every: int = 1  # save a resumable checkpoint every N epochs
     checkpoint_every_steps: int | None = None  # also every N optimiser steps (long epochs)
+    # keep the weights of every Nth epoch as RUN/checkpoints/epoch_NNNNN.safetensors (0 = none):
+    # learning curves of a long run evaluated afterwards (e.g. NLL against CPU-hours)
+    snapshot_every: int = 0
     max_bad_steps: int = 5  # stop after this many non-finite losses/gradients in a row
     progress: bool = True  # a live progress bar
     tensorboard: bool = True  # write TensorBoard logs when tensorboard is installed
@@ -162,6 +166,7 @@ def validate(cfg: Config) -> None:
         (t.checkpoint_every >= 1, "train.checkpoint_every", "must be at least 1"),
         (t.checkpoint_every_steps is None or t.checkpoint_every_steps >= 1, "train.checkpoint_every_steps",
          "must be at least 1"),
+        (t.snapshot_every >= 0, "train.snapshot_every", "must be >= 0 (0 = no snapshots)"),
         (t.max_bad_steps >= 1, "train.max_bad_steps", "must be at least 1"),
         (t.eval_every >= 0, "train.eval_every", "must be >= 0"),
         (0 <= d.val_size and (d.val_size < 1 or d.val_size == int(d.val_size)), "data.val_size",

@@ -34,4 +34,21 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
         return sched.StepLR(opt, step_size=cfg.lr_step_epochs, gamma=cfg.lr_gamma)
     if cfg.lr_schedule == "exponential":
         return sched.ExponentialLR(opt, gamma=cfg.lr_gamma)
+    if cfg.lr_schedule == "burda":
+        return sched.LambdaLR(opt, burda_factor)
     return None
+
+
+def burda_stage(epoch: int) -> int:
+    """The stage i of Burda et al.'s schedule (2015, §5) that 0-based ``epoch`` falls in: stage i
+    lasts 3^i epochs, so stages end after 1, 4, 13, 40, 121, 364, 1093, 3280 epochs."""
+    i, end = 0, 1
+    while epoch >= end:
+        i += 1
+        end += 3**i
+    return i
+
+
+def burda_factor(epoch: int) -> float:
+    """lr multiplier 10^(-i/7) for the stage of ``epoch`` (the paper's 0.001 * 10^(-i/7))."""
+    return 10.0 ** (-burda_stage(epoch) / 7)

@@ -6,6 +6,7 @@
     RUN/metrics.jsonl                one JSON line per epoch: train (running means), validation/test or trainset terms, seconds
     RUN/model.safetensors            final weights (+ data shape and config in the header)
     RUN/checkpoints/last.safetensors weights + optimiser + RNG: what --resume reads
+    RUN/checkpoints/epoch_NNNNN.safetensors   weights kept every train.snapshot_every epochs
     RUN/samples.png, RUN/reconstructions.png
 """
 
@@ -29,6 +30,11 @@ CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 MODEL = "model.safetensors"
 LAST = Path("checkpoints") / "last.safetensors"
+
+
+def snapshot_path(epoch: int) -> Path:
+    """Where ``train.snapshot_every`` keeps the weights after ``epoch`` (weights only, as MODEL)."""
+    return Path("checkpoints") / f"epoch_{epoch:05d}.safetensors"
 
 
 @dataclass
@@ -129,7 +135,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
 
 
 # Train keys that may change when a run is resumed: they do not alter the optimisation path.
-RESUMABLE_CHANGES = {"epochs", "progress", "device", "tensorboard", "eval_batch_size", "threads", "plot_every", "compile"}
+RESUMABLE_CHANGES = {"epochs", "progress", "device", "tensorboard", "eval_batch_size", "threads", "plot_every", "compile",
+                     "snapshot_every"}
 
 
 def check_resume_config(saved: Config, new: Config) -> None:

@@ -38,6 +38,7 @@ from .run import (
     model_meta,
     read_metrics,
     run_writes,
+    snapshot_path,
 )
 from .runlog import Running, format_row, tensorboard_writer, truncate_metrics
 
@@ -279,6 +280,10 @@ class Trainer:
                     progress_pictures(self.model, self.data, self.dir / "progress", self.epoch, t.seed)
             if self.epoch % t.checkpoint_every == 0 or last:
                 self.save_checkpoint()  # every rank: the others only note the step
+            if t.snapshot_every and self.epoch % t.snapshot_every == 0 and self.is_main:
+                meta = model_meta(self.cfg, self.model, self.epoch, self.step)
+                with run_writes(self.dir, "a weight snapshot"):
+                    checkpoint.save_model(self.dir / snapshot_path(self.epoch), self.model, meta)
             if distributed.any_flags(self.stop_signal is not None)[0]:
                 self._interrupt()
 
