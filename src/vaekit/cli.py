@@ -179,6 +179,11 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--no-plots", action="store_true", help="only embed plots already on disk; draw none")
 
     sub.add_parser("presets", help="list the named presets")
+    for module in COMMAND_MODULES:  # commands that live beside their library code
+        import importlib
+
+        name, handler = importlib.import_module(module).add_command(sub)
+        COMMANDS[name] = handler
     return p
 
 
@@ -353,6 +358,10 @@ def cmd_presets(args: argparse.Namespace) -> int:
         print(f"{name:18s} {preset_description(name)}")
     return 0
 
+
+# Modules with ``add_command(sub) -> (name, handler)``: a command with its own module (its parser
+# and its handler together) registers here, so adding one touches a single line of this file.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 COMMANDS = {
     "train": cmd_train,
