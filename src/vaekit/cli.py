@@ -13,10 +13,59 @@ from .errors import VaekitError
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (and exit code 2), not a usage dump."""
+    """argparse, but a usage error is one line (and exit code 2) with a "did you mean", not a usage dump."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        kwargs.setdefault("allow_abbrev", False)  # --epoch must not silently mean --epochs
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"vaekit: error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"vaekit: error: {message}{_did_you_mean(self, message)} (see '{self.prog} --help')\n")
+
+
+class _Help(argparse.HelpFormatter):
+    """Every flag's help ends with its default, when it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default not in (None, False, [], argparse.SUPPRESS) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _did_you_mean(parser: argparse.ArgumentParser, message: str) -> str:
+    """The nearest valid flag for each unrecognized one in an argparse error message."""
+    import difflib
+
+    if "unrecognized arguments:" not in message:
+        return ""
+    flags = [s for a in parser._actions for s in a.option_strings]
+    hints = []
+    for word in message.split("unrecognized arguments:", 1)[1].split():
+        flag = word.split("=")[0]
+        close = difflib.get_close_matches(flag, flags, n=1, cutoff=0.75) if word.startswith("-") else []
+        if close:
+            hints.append(f"{close[0]} for {flag}")
+    if len(hints) == 1:
+        return f" (did you mean {hints[0].split(' for ')[0]}?)"
+    return f" (did you mean {', '.join(hints)}?)" if hints else ""
+
+
+def _device(text: str) -> str:
+    """argparse type: auto, cpu, cuda or cuda:N, checked against this machine (one line, exit 2)."""
+    import re
+
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; use auto, cpu or cuda (cuda:N for one GPU)")
+    if text.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(f"{text}: no CUDA device is available here; use cpu")
+        if ":" in text and int(text.split(":")[1]) >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(f"{text}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return text
 
 
 def _count(text: str) -> int:
@@ -42,14 +91,13 @@ FLAG_KEYS = {
     "lr": "train.lr",
     "seed": "train.seed",
     "device": "train.device",
+    "threads": "train.threads",
     "latent_dim": "model.latent_dim",
     "beta": "model.beta",
     "likelihood": "model.likelihood",
     "kl": "model.kl",
     "samples": "model.samples",
     "model": "model.name",
-    "data": "data.source",
-    "data_path": "data.path",
     "limit": "data.limit",
     "binarize": "data.binarize",
     "stream": "data.stream",
@@ -64,38 +112,44 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train a model and write a run folder")
+    t = sub.add_parser("train", help="train a model and write a run folder",
+                       description="Train a model and write a run folder. Values come from the defaults, then the "
+                                   "preset, then --config, then the flags and --set (later wins); a flag left "
+                                   "unset (None) keeps the preset's value.")
     t.add_argument("--preset", help="a named preset (see 'vaekit presets'); default pytorch-example")
     t.add_argument("--config", help="a TOML, YAML or JSON config file")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. model.beta=4")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key, e.g. model.beta=4")
     t.add_argument("--out", help="the run folder (default runs/<preset>, numbered when it exists)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--seed", type=int)
-    t.add_argument("--device", help="auto, cpu or cuda")
-    t.add_argument("--model", help="a registered model name (default vae)")
-    t.add_argument("--latent-dim", type=int)
-    t.add_argument("--beta", type=float, help="weight of the KL term")
-    t.add_argument("--likelihood", help="bernoulli, gaussian or gaussian-learned")
-    t.add_argument("--kl", help="analytic (SGVB estimator B) or mc (estimator A)")
-    t.add_argument("--samples", type=int, help="posterior samples L per datapoint")
-    t.add_argument("--data", help="mnist, digits, folder, arrays or csv")
-    t.add_argument("--data-path", help="image folder, .npy/.npz file or folder of .npy shards, or .csv table")
-    t.add_argument("--limit", type=int, help="train on the first N examples only")
-    t.add_argument("--binarize", help="none, threshold, static or dynamic")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
+    t.add_argument("--epochs", type=_count, help="passes over the training data (train.epochs)")
+    t.add_argument("--batch-size", type=_count, help="examples per optimiser step (train.batch_size)")
+    t.add_argument("--lr", type=float, help="Adam's learning rate (train.lr)")
+    t.add_argument("--seed", type=int, help="seed of initialisation, batches and noise (train.seed)")
+    t.add_argument("--threads", type=_count, help="torch CPU threads (train.threads; default: torch's choice)")
+    t.add_argument("--device", type=_device, help="auto, cpu or cuda (train.device)")
+    t.add_argument("--model", help="a registered model family (model.name; see 'vaekit models')")
+    t.add_argument("--latent-dim", type=_count, help="size of the latent code z (model.latent_dim)")
+    t.add_argument("--beta", type=float, help="weight of the KL term (model.beta; 1 = the ELBO)")
+    t.add_argument("--likelihood", help="p(x|z): bernoulli, gaussian or gaussian-learned (model.likelihood)")
+    t.add_argument("--kl", help="analytic (SGVB estimator B) or mc (estimator A) (model.kl)")
+    t.add_argument("--samples", type=_count, help="posterior samples L per datapoint (model.samples)")
+    t.add_argument("--data", metavar="SOURCE|PATH",
+                   help="mnist or digits, or a PATH: an image folder, a .npy/.npz file or folder of .npy shards, "
+                        "or a .csv table (the source is inferred from the path)")
+    t.add_argument("--data-path", metavar="PATH", help="the same as --data PATH (data.path)")
+    t.add_argument("--limit", type=_count, help="train on the first N training examples only (data.limit)")
+    t.add_argument("--binarize", help="none, threshold, static or dynamic (data.binarize)")
     t.add_argument("--stream", action="store_const", const="on",
                    help="stream a .npy / folder of .npy shards from disk (default: when it exceeds half the RAM)")
-    t.add_argument("--nproc", type=int, help="data-parallel processes on this machine (starts torchrun; see README)")
+    t.add_argument("--nproc", type=_count, help="data-parallel processes on this machine (starts torchrun; see README)")
     t.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="CUDA: bf16 autocast")
     t.add_argument("--channels-last", action="store_const", const=True, help="CUDA: channels-last memory layout")
     t.add_argument("--compile", action="store_const", const=True, help="CUDA: torch.compile the model")
 
     e = sub.add_parser("evaluate", help="negative ELBO, importance-sampled NLL and latent diagnostics of a run")
-    e.add_argument("run")
+    e.add_argument("run", help="a run folder (written by vaekit train)")
     e.add_argument("--split", choices=["test", "val", "train"], help="default: test, else val, else train")
     e.add_argument("--k", type=_natural, default=1000, help="importance samples per datapoint for the NLL (0: skip it)")
     e.add_argument("--samples", type=_count, default=1, help="posterior samples per datapoint for the ELBO")
@@ -104,36 +158,42 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--discretized", action="store_true", help="Gaussian likelihoods: NLL of 8-bit pixels and bits/dim")
     e.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--seed", type=int, default=0, help="seed of the z draws (same seed, same numbers)")
+    e.add_argument("--threads", type=_count, help="torch CPU threads (default: torch's choice)")
+    e.add_argument("--device", type=_device, default="cpu", help="auto, cpu or cuda")
 
     s = sub.add_parser("sample", help="decode draws from the prior into an image grid")
-    s.add_argument("run")
+    s.add_argument("run", help="a run folder (written by vaekit train)")
     s.add_argument("-n", type=_count, default=64, help="how many samples")
-    s.add_argument("-o", "--out", default="samples.png")
+    s.add_argument("-o", "--out", help="the PNG to write (default RUN/outputs/samples.png)")
+    s.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     s.add_argument("--temperature", type=float, default=1.0, help="scale of the prior draws")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of the prior draws")
     s.add_argument("--label", type=int, help="conditional models (cvae): draw this class only")
+    s.add_argument("--device", type=_device, default="cpu", help="auto, cpu or cuda")
 
     g = sub.add_parser("gradvar", help="variance of score-function vs reparameterised ELBO gradients (encoder)")
-    g.add_argument("run")
+    g.add_argument("run", help="a run folder (written by vaekit train)")
     g.add_argument("--batch-size", type=_count, default=100, help="test images in the batch")
     g.add_argument("--draws", type=int, default=100, help="one-sample gradient draws per estimator")
     g.add_argument("--split", choices=["test", "val", "train"])
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="seed of the gradient draws")
 
     r = sub.add_parser("reconstruct", help="originals above their reconstructions, as an image grid")
-    r.add_argument("run")
-    r.add_argument("-n", type=_count, default=32, help="how many images (a multiple of 8)")
-    r.add_argument("-o", "--out", default="reconstructions.png")
-    r.add_argument("--split", choices=["test", "val", "train"])
+    r.add_argument("run", help="a run folder (written by vaekit train)")
+    r.add_argument("-n", type=_count, default=32, help="how many images (rows of up to 8 originals, each above "
+                   "its reconstructions)")
+    r.add_argument("-o", "--out", help="the PNG to write (default RUN/outputs/reconstructions.png)")
+    r.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
+    r.add_argument("--split", choices=["test", "val", "train"], help="default: test, else val, else train")
+    r.add_argument("--device", type=_device, default="cpu", help="auto, cpu or cuda")
 
     c = sub.add_parser("compare", help="VAE vs autoencoder vs PCA: reconstruction, probes, FID and IS")
     c.add_argument("--runs", nargs="+", metavar="RUN", help="compare these run folders instead of training")
     c.add_argument("--preset", default="pytorch-example", help="the preset both models train from")
     c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key for VAE and AE")
-    c.add_argument("--latent-dim", type=int)
-    c.add_argument("--epochs", type=int)
+    c.add_argument("--latent-dim", type=_count, help="size of the latent code (both models)")
+    c.add_argument("--epochs", type=_count, help="training epochs (both models)")
     c.add_argument("--limit", type=int, help="use the first N training examples only")
     c.add_argument("--out", default="runs/compare", help="folder for the runs and comparison.json/.md")
     c.add_argument("--overwrite", action="store_true", help="replace runs already in --out")
@@ -142,12 +202,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     m = sub.add_parser("embed", help="write a run's latent codes (mu, logvar) and labels to an .npz")
-    m.add_argument("run")
-    m.add_argument("--split", choices=["test", "val", "train"], default="test")
-    m.add_argument("-o", "--out", default="latents.npz")
+    m.add_argument("run", help="a run folder (written by vaekit train)")
+    m.add_argument("--split", choices=["test", "val", "train"], default="test", help="which split to encode")
+    m.add_argument("-o", "--out", help="the .npz to write (default RUN/outputs/latents-SPLIT.npz)")
+    m.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
 
     v = sub.add_parser("plot", help="pictures of what a model learned, into RUN/plots/*.png")
-    v.add_argument("run")
+    v.add_argument("run", help="a run folder (written by vaekit train)")
     v.add_argument("names", nargs="*", metavar="NAME",
                    help="samples reconstructions curves manifold scatter interpolation traversal kl histogram "
                         "(default: all that apply)")
@@ -163,22 +224,24 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--pair", type=int, nargs=2, default=[0, 1], metavar=("A", "B"),
                    help="interpolation: two image indices in the test split")
     v.add_argument("--index", type=int, default=0, help="traversal: the image whose code is held fixed")
-    v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--device", default="cpu")
+    v.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    v.add_argument("--device", type=_device, default="cpu", help="auto, cpu or cuda")
 
     sc = sub.add_parser("score", help="per-row anomaly scores (negative ELBO, gaps filled by their expected cost) of a CSV under a table-trained run")
-    sc.add_argument("run")
+    sc.add_argument("run", help="a run folder (written by vaekit train)")
     sc.add_argument("--data", required=True, help="the CSV to score (the training columns, any rows)")
-    sc.add_argument("-o", "--out", default="scores.csv")
+    sc.add_argument("-o", "--out", help="the CSV to write (default RUN/outputs/scores-NAME.csv)")
+    sc.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     sc.add_argument("--samples", type=_count, default=10, help="posterior draws per row")
-    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--seed", type=int, default=0, help="seed of the posterior draws")
 
     h = sub.add_parser("report", help="one self-contained HTML page of a run: RUN/report.html")
-    h.add_argument("run")
+    h.add_argument("run", help="a run folder (written by vaekit train)")
     h.add_argument("-o", "--out", help="the HTML file (default RUN/report.html)")
     h.add_argument("--no-plots", action="store_true", help="only embed plots already on disk; draw none")
 
     sub.add_parser("presets", help="list the named presets")
+    sub.add_parser("models", help="list the registered model families")
     for module in COMMAND_MODULES:  # commands that live beside their library code
         import importlib
 
@@ -191,6 +254,10 @@ def _overrides(args: argparse.Namespace) -> list[dict[str, Any]]:
     from .config import parse_override
 
     out = [parse_override(item) for item in args.set]
+    if getattr(args, "data", None) is not None or getattr(args, "data_path", None) is not None:
+        from .data.infer import resolve_data_flags
+
+        out.append({"data": resolve_data_flags(args.data, args.data_path)})
     for flag, key in FLAG_KEYS.items():
         value = getattr(args, flag, None)
         if value is not None:
@@ -245,13 +312,40 @@ def _split(run: Any, name: str | None) -> tuple[str, Any]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import evaluations
+    from .errors import RunWriteError
     from .evaluate import evaluate_run, format_report
 
     report = evaluate_run(args.run, split=args.split, limit=args.limit, device=args.device, k=args.k,
                           samples=args.samples, batch_size=args.batch_size, seed=args.seed,
-                          discretize=args.discretized, progress=not args.no_progress)
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
+                          discretize=args.discretized, progress=not args.no_progress, save=False)
+    # Printed before it is saved: a read-only or full disk must not lose the numbers just computed.
+    print(json.dumps(report, indent=2) if args.json else format_report(report), flush=True)
+    try:
+        path = evaluations.save(Path(report["run"]), report)
+    except OSError as err:
+        raise RunWriteError(f"the results above were not saved in {report['run']}: "
+                            f"{err.strerror or err}") from None
+    print(f"saved {path}", file=sys.stderr)
     return 0
+
+
+def _output(args: argparse.Namespace, default: str) -> Path:
+    """Where a command writes: ``-o`` as given, else ``RUN/outputs/DEFAULT`` for a run folder (the
+    current folder for other runs). A missing folder is refused rather than created, an existing
+    file is replaced only with ``--overwrite``."""
+    if args.out is not None:
+        path = Path(args.out)
+        if not path.parent.is_dir():
+            raise VaekitError(f"-o {path}: the folder {path.parent} does not exist; create it or choose another -o")
+    else:
+        run = Path(args.run)
+        path = run / "outputs" / default if run.is_dir() else Path(default)
+    if path.is_dir():
+        raise VaekitError(f"-o {path} is a folder; give a file name")
+    if path.exists() and not args.overwrite:
+        raise VaekitError(f"{path} already exists; pass --overwrite to replace it, or choose another -o")
+    return path
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -260,14 +354,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .run import load
     from .viz import save_grid
 
-    model = load(args.run)
+    path = _output(args, "samples.png")
+    model = load(args.run, args.device)
     extra = {}
     if args.label is not None:
-        if getattr(model, "num_classes", None) is None:
+        if not model.conditional:
             raise VaekitError(f"--label: a '{model.name}' model is not conditional on labels (train a cvae)")
         extra["label"] = args.label
     torch.manual_seed(args.seed)
-    print(f"wrote {save_grid(model.sample(args.n, args.temperature, **extra), args.out)}")
+    print(f"wrote {save_grid(model.sample(args.n, args.temperature, **extra), path)}")
     return 0
 
 
@@ -286,12 +381,17 @@ def cmd_gradvar(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from .run import load_run
     from .viz import save_grid
-    from .viz.grid import reconstruction_pairs
+    from .viz.grid import pair_columns, reconstruction_pairs
 
-    run = load_run(args.run)
-    _, split = _split(run, args.split)
-    x = split.x[: args.n]
-    print(f"wrote {save_grid(reconstruction_pairs(x, run.model.reconstruct(x)), args.out, nrow=8)}")
+    path = _output(args, "reconstructions.png")
+    run = load_run(args.run, args.device)
+    name, split = _split(run, args.split)
+    x = split.x[: args.n].to(args.device)
+    if len(x) < args.n:
+        print(f"note: the {name} split has {len(x)} examples; showing all of them", file=sys.stderr)
+    grid = reconstruction_pairs(x, run.model.reconstruct(x))
+    print(f"wrote {save_grid(grid, path, nrow=pair_columns(len(x)))} ({len(x)} {name} images: each row of "
+          "originals above its reconstructions)")
     return 0
 
 
@@ -309,8 +409,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     from .compare import save_embeddings
 
-    shapes = save_embeddings(args.run, args.out, args.split)
-    print(f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in shapes.items()))
+    path = _output(args, f"latents-{args.split}.npz")
+    shapes = save_embeddings(args.run, path, args.split)
+    print(f"wrote {path}: " + ", ".join(f"{k} {v}" for k, v in shapes.items()))
     return 0
 
 
@@ -344,10 +445,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from .score import score_csv
 
-    s = score_csv(args.run, args.data, args.out, samples=args.samples, seed=args.seed)
+    path = _output(args, f"scores-{Path(args.data).stem}.csv")
+    s = score_csv(args.run, args.data, path, samples=args.samples, seed=args.seed)
     top = (-s["score"]).argsort()[:5]  # nan (rows with no value) last
     empty = f" ({int((s['observed'] == 0).sum())} with no value: score nan)" if (s["observed"] == 0).any() else ""
-    print(f"wrote {args.out}: {len(s['score'])} rows{empty}; most anomalous lines: {', '.join(str(i + 2) for i in top)}")
+    print(f"wrote {path}: {len(s['score'])} rows{empty}; most anomalous lines: {', '.join(str(i + 2) for i in top)}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import MODELS
+
+    for name, cls in sorted(MODELS.items()):
+        doc = (cls.__doc__ or "").strip().split("\n")[0]
+        print(f"{name:18s} {doc}")
     return 0
 
 
@@ -369,6 +480,7 @@ COMMANDS = {
     "sample": cmd_sample,
     "reconstruct": cmd_reconstruct,
     "presets": cmd_presets,
+    "models": cmd_models,
     "compare": cmd_compare,
     "embed": cmd_embed,
     "plot": cmd_plot,
@@ -380,7 +492,10 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # reported by the subcommand's parser, which knows its flags (did you mean ...?)
+        subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        (subs.choices.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     args.argv = list(sys.argv[1:] if argv is None else argv)  # `train --nproc` re-runs it under torchrun
     if args.version:
         from . import __version__
@@ -390,6 +505,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command != "train" and getattr(args, "device", None) == "auto":
+        import torch
+
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.command != "train" and getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return COMMANDS[args.command](args)
     except VaekitError as err:
@@ -401,3 +524,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vaekit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `vaekit presets | head`: the reader left; nothing to report
+        sys.stderr.close()
+        return 0

@@ -3,13 +3,13 @@
 ``elbo`` is what the trainer reports every epoch; ``evaluate`` adds the importance-sampled
 -log p(x) with its standard errors (:mod:`vaekit.metrics.likelihood`), KL per dimension, active
 units and I(x; z) (:mod:`vaekit.metrics.diagnostics`), and labels saying what each number means;
-``evaluate_run`` does it for a run folder and saves ``evaluation.json`` there.
+``evaluate_run`` does it for a run folder and saves it in ``RUN/evaluations/`` (keyed by its
+settings and tied to the weights it measured, :mod:`vaekit.evaluations`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -63,38 +63,53 @@ def evaluate(
 ) -> dict[str, Any]:
     """Everything ``vaekit evaluate`` reports for ``model`` on ``split``, as a JSON-able dict.
 
-    ``k = 0`` skips the importance-sampled NLL; models without a density (no ``log_weights``, e.g.
-    the plain autoencoders) skip it too, with a note in ``report["notes"]``.
+    Every number says what it is: ``elbo["bound"]`` names the bound (and for a conditional model
+    whether it is of log p(x|y) or of the label-marginal log p(x)), ``nll["estimate"]`` the
+    importance-sampled quantity with its k. ``k = 0`` skips the NLL; models without a density
+    (the plain autoencoders) skip it too, with a note in ``report["notes"]``.
     """
     from .metrics.diagnostics import collapse_warning, posterior_diagnostics
     from .metrics.discretized import check_quantized, discretized
     from .metrics.likelihood import importance_sampled_nll, meaning
 
+    conditional = model.conditional and split.y is not None
     with discretized(model) if discretize else contextlib.nullcontext():  # same units as the NLL
-        # Without labels, like the NLL below: a conditional model reports its label-marginal bound.
-        terms = elbo(model, Split(split.x, None), samples=samples, seed=seed)
+        # A conditional model with labels: the conditional bound of log p(x|y), what training logs
+        # as test_loss; its label-marginal bound of log p(x) is reported beside it.
+        terms = elbo(model, split if conditional else Split(split.x, None), samples=samples, seed=seed)
+        marginal = elbo(model, Split(split.x, None), samples=samples, seed=seed) if conditional else None
     neg_elbo = terms["recon"] + terms["kl"]  # beta = 1: the bound itself, whatever the training loss
+    is_bound = model.has_posterior  # an autoencoder's "recon" is a reconstruction loss, not a bound
+    what = "log p(x|y), given the labels" if conditional else "log p(x)"
     report: dict[str, Any] = {
         "n": len(split),
         "seed": seed,
-        # Autoencoders have no posterior: their "recon" is a reconstruction loss, not part of a bound.
-        "elbo": {"neg_elbo": neg_elbo, "samples": samples, "is_bound": hasattr(model, "posterior"), **terms},
+        "discretized": discretize,
+        "elbo": {"neg_elbo": neg_elbo, "samples": samples, "is_bound": is_bound,
+                 "bound": (f"negative ELBO of {what}, {samples} z sample(s) per example" if is_bound
+                           else "reconstruction loss of an autoencoder (no bound)"),
+                 "conditional": conditional, **terms},
     }
+    if marginal is not None:
+        report["elbo_marginal"] = {"neg_elbo": marginal["loss"], "samples": samples,
+                                   "bound": "negative ELBO of the label-marginal log p(x) (uniform p(y))",
+                                   **marginal}
     dims = math.prod(split.x.shape[1:])
-    likelihood = getattr(model, "likelihood", None)
     # Streamed splits are read by slices: inspect (up to) the first 8192 examples.
     head = split.x if isinstance(split.x, torch.Tensor) else split.x[:8192]
     if discretize:
         check_quantized(head)
-    report["meaning"] = meaning(likelihood, head, discretize) if likelihood is not None else None
-    if k > 0 and not hasattr(model, "log_weights"):
-        report["notes"] = [f"no IS NLL: model '{getattr(model, 'name', '?')}' defines no density p(x)"]
+    report["meaning"] = meaning(model.likelihood, head, discretize)
+    if k > 0 and not model.has_density:
+        report["notes"] = [f"no IS NLL: model '{model.name}' defines no density p(x)"]
     elif k > 0:
         with discretized(model) if discretize else contextlib.nullcontext():
             res = importance_sampled_nll(model, split, k=k, batch_size=batch_size, seed=seed,
                                          progress=progress)
         report["nll"] = {
             "value": res.nll,
+            "estimate": f"-log p(x) by importance sampling, k={res.k}, over {res.n} examples"
+            + (" (labels summed out)" if model.conditional else ""),
             "se": res.se if math.isfinite(res.se) else None,  # one image: no spread to measure
             "se_kind": "std of the per-image estimates / sqrt(N): the spread over the test images",
             "mc_se": res.mc_se,
@@ -104,7 +119,7 @@ def evaluate(
             "ess": res.ess,
             "bits_per_dim": res.nll / (dims * math.log(2)) if discretize else None,
         }
-    if hasattr(model, "posterior"):
+    if model.has_posterior:
         diag = posterior_diagnostics(model, split, seed=seed).to_dict()
         if diag["kl_per_dim"] is None and len(split) > 1:  # no analytic KL per dim: use the ELBO's KL
             diag["warning"] = collapse_warning(diag["active_units"], terms["kl"])
@@ -121,9 +136,15 @@ def evaluate_run(
     save: bool = True,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """:func:`evaluate` on a run folder's ``split`` (default test), first ``limit`` examples;
-    saves ``evaluation.json`` in the run folder (atomically) when ``save``."""
-    from .checkpoint import atomic_write_text
+    """:func:`evaluate` on a run folder's ``split`` (default test), first ``limit`` examples.
+
+    The report records the weights it measured (``weights``: a parameter hash, epoch, step) and
+    when; with ``save`` it is written to ``RUN/evaluations/`` under its settings
+    (:mod:`vaekit.evaluations`), never over an evaluation of other settings.
+    """
+    import datetime as dt
+
+    from . import evaluations
     from .data import open_data
     from .errors import VaekitError
     from .run import load_run
@@ -136,26 +157,38 @@ def evaluate_run(
         name, part = split, getattr(data, split)
         if part is None:
             raise VaekitError(f"--split {split}: this run's data has no {split} split")
+    full = len(part)
     if limit is not None:
         if limit < 1:
             raise VaekitError(f"--limit must be at least 1 (got {limit})")
         part = part.subset(slice(0, limit))
-    report = {"run": str(run.dir), "split": name, "model": run.config.model.name,
+    last = run.metrics[-1] if run.metrics else {}
+    report = {"run": str(run.dir), "split": name, "split_size": full, "model": run.config.model.name,
               "likelihood": run.config.model.likelihood, "binarize": run.config.data.binarize,
+              "weights": {"id": evaluations.weights_id(run.model), "epoch": last.get("epoch"),
+                          "step": last.get("step")},
+              "evaluated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               **evaluate(run.model, part, **kwargs)}
     if save:
-        atomic_write_text(run.dir / "evaluation.json", json.dumps(report, indent=2) + "\n")
+        evaluations.save(run.dir, report)
     return report
 
 
 def format_report(r: dict[str, Any]) -> str:
     """A readable table of an :func:`evaluate` report."""
     e = r["elbo"]
-    lines = [f"{r.get('run', '')}  split {r.get('split', '?')}  n {r['n']}  seed {r['seed']}", ""]
+    of = f" of {r['split_size']}" if r.get("split_size", r["n"]) != r["n"] else ""
+    w = r.get("weights") or {}
+    at = f"  weights {w['id']} (epoch {w.get('epoch')})" if w.get("id") else ""
+    lines = [f"{r.get('run', '')}  split {r.get('split', '?')}  n {r['n']}{of}  seed {r['seed']}{at}", ""]
     row = "  {:<28s} {}".format
     if e.get("is_bound", True):
-        lines.append(row("negative ELBO", f"{e['neg_elbo']:.3f} nats (recon {e['recon']:.3f} + KL {e['kl']:.3f}; "
-                                          f"{e['samples']} z sample(s))"))
+        label = "negative ELBO" + (" of log p(x|y)" if e.get("conditional") else "")
+        lines.append(row(label, f"{e['neg_elbo']:.3f} nats (recon {e['recon']:.3f} + KL {e['kl']:.3f}; "
+                                f"{e['samples']} z sample(s))"))
+        if "elbo_marginal" in r:
+            lines.append(row("negative ELBO of log p(x)", f"{r['elbo_marginal']['neg_elbo']:.3f} nats "
+                                                         "(labels summed out, uniform p(y))"))
     else:
         lines.append(row("reconstruction loss", f"{e['recon']:.3f} (an autoencoder: no KL term, no bound)"))
     if abs(e["loss"] - e["neg_elbo"]) > 1e-4 * max(1.0, abs(e["neg_elbo"])):
@@ -163,7 +196,8 @@ def format_report(r: dict[str, Any]) -> str:
     if "nll" in r:
         n = r["nll"]
         se = "" if n["se"] is None else f" +- {n['se']:.3f} (SE over images)"
-        lines.append(row(f"IS NLL (k={n['k']})", f"{n['value']:.3f}{se}; "
+        label = f"IS NLL (k={n['k']})" + (" of p(x)" if e.get("conditional") else "")
+        lines.append(row(label, f"{n['value']:.3f}{se}; "
                                                  f"MC SE {n['mc_se']:.4f}; mean ESS {n['ess']:.1f}/{n['k']}"))
         if n["bits_per_dim"] is not None:
             lines.append(row("bits/dim", f"{n['bits_per_dim']:.4f}"))

@@ -16,7 +16,6 @@ float64, so the result does not depend on the chunking.
 from __future__ import annotations
 
 import math
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -72,23 +71,21 @@ def importance_sampled_nll(
     ``batch_size`` images share each decoder call with ``kc = max_elements // (B * D_x)`` of their
     samples (at least 1), so memory stays bounded whatever k is. The RNG is forked and seeded.
     """
-    if not hasattr(model, "log_weights"):
+    if not model.has_density:
         raise VaekitError(
-            f"model '{getattr(model, 'name', type(model).__name__)}' has no density p(x) (no "
-            "log_weights method): the importance-sampled NLL needs a VAE-like model; use --k 0"
+            f"model '{model.name}' has no density p(x): the importance-sampled NLL needs a VAE-like "
+            "model; use --k 0"
         )
     if k < 1 or batch_size < 1:
         raise VaekitError(f"--k and --batch-size must be at least 1 (got k={k}, batch size={batch_size})")
-    from tqdm import tqdm
+    from ..progress import progress as make_progress
 
     device = next(model.parameters()).device
     was = model.training
     model.eval()
     n, per_elem = len(split), max(1, math.prod(split.x.shape[1:]))  # streamed rows index by slice only
     logp, logm2, ess = [], [], []
-    bar = tqdm(total=n * k, desc=f"IS NLL (k={k})", unit="x*z", unit_scale=True,
-               disable=None if progress else True,
-               leave=False, file=sys.stderr)
+    bar = make_progress(n * k, f"IS NLL (k={k})", enabled=progress, unit="x*z")
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), fast_bernoulli(model):
             torch.manual_seed(seed)

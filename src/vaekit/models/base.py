@@ -53,6 +53,11 @@ class Model(nn.Module):
 
     name: str = ""
     Options: type = NoOptions
+    # Capabilities, declared so that callers (evaluate, viz, export, explore) never probe concrete
+    # types: a posterior q(z|x) (``posterior(x)``), a density p(x) (``log_weights``), labels y.
+    has_posterior: bool = False
+    has_density: bool = False
+    conditional: bool = False
     likelihood: Likelihood
     decoder: nn.Module
 

@@ -66,6 +66,9 @@ class HVAEOptions:
 class HVAE(Model):
     """Two stochastic layers z2 -> z1 -> x, trained on the ELBO with LVAE top-down inference."""
 
+    has_posterior = True
+    has_density = True
+
     Options = HVAEOptions
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:

@@ -19,7 +19,7 @@ from ..errors import VaekitError
 from . import latent as L
 from . import plots as P
 from .context import PlotContext, PlotOptions, Skip, open_context
-from .grid import reconstruction_pairs, save_grid
+from .grid import pair_columns, reconstruction_pairs, save_grid
 
 
 def _is_image(ctx: PlotContext) -> None:
@@ -73,7 +73,7 @@ def reconstructions(ctx: PlotContext, opts: PlotOptions, path: Path) -> Path:
     if len(x) < 8:
         raise Skip(f"the {ctx.split[0]} split has {len(x)} images; reconstructions show rows of 8")
     recon = L.decode_all(ctx.model, L.encode_all(ctx.model, x))
-    return save_grid(reconstruction_pairs(x, recon), path, nrow=8)
+    return save_grid(reconstruction_pairs(x, recon), path, nrow=pair_columns(len(x)))
 
 
 def curves(ctx: PlotContext, opts: PlotOptions, path: Path) -> Path:
@@ -194,7 +194,7 @@ PlotFn = Callable[[PlotContext, PlotOptions, Path], Path]
 
 PLOTS: dict[str, tuple[PlotFn, str]] = {
     "samples": (samples, "decoded draws from the prior (--temperature, -n)"),
-    "reconstructions": (reconstructions, "originals above their reconstructions"),
+    "reconstructions": (reconstructions, "rows 1, 3, 5, ...: test images; rows 2, 4, 6, ...: the reconstruction of the image above it"),
     "curves": (curves, "loss, reconstruction and KL per epoch, train and held out"),
     "manifold": (manifold, "decoded grid over a latent plane (--range, --steps, --dims)"),
     "scatter": (scatter, "codes of the test set coloured by label (--method pca|tsne)"),

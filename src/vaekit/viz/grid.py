@@ -47,10 +47,23 @@ def save_grid(images: Tensor, path: str | Path, nrow: int | None = None, pad: in
 
 
 def reconstruction_pairs(x: Tensor, recon: Tensor, per_row: int = 8) -> Tensor:
-    """Interleave rows: ``per_row`` originals, then their reconstructions below, and so on."""
-    n = (x.shape[0] // per_row) * per_row
-    x, recon = x[:n].cpu(), recon[:n].cpu().reshape(x[:n].shape)
-    blocks = [t.view(-1, per_row, *x.shape[1:]) for t in (x, recon)]  # (rows, per_row, ...)
+    """Interleave rows: ``per_row`` originals (min(per_row, N) when fewer), then their
+    reconstructions below, and so on; a short last row is filled with blank (white) tiles.
+
+    x, recon: (N, *S) -> (2 * rows * cols, *S); show it with ``nrow = pair_columns(N, per_row)``.
+    """
     import torch
 
-    return torch.stack(blocks, dim=1).reshape(-1, *x.shape[1:])  # (2*rows*per_row, ...)
+    cols = pair_columns(x.shape[0], per_row)
+    x, recon = x.cpu(), recon.cpu().reshape(x.shape)
+    blank = (-x.shape[0]) % cols
+    if blank:
+        fill = torch.ones(blank, *x.shape[1:], dtype=x.dtype)
+        x, recon = torch.cat([x, fill]), torch.cat([recon, fill])
+    blocks = [t.view(-1, cols, *x.shape[1:]) for t in (x, recon)]  # (rows, cols, ...)
+    return torch.stack(blocks, dim=1).reshape(-1, *x.shape[1:])
+
+
+def pair_columns(n: int, per_row: int = 8) -> int:
+    """Images per row of a reconstruction grid of ``n`` pairs."""
+    return max(1, min(per_row, n))

@@ -75,6 +75,7 @@ def plot_curves(rows: list[dict[str, Any]], path: str | Path,
                 ax.plot(xs, ys, color=colour, marker=marker, markersize=3, label=split)
         ax.set_title({"loss": "loss (negative ELBO)", "recon": "reconstruction", "kl": "KL"}.get(term, term))
         ax.set_xlabel("epoch")
+        ax.set_ylabel("nats per example")  # every term is a per-example mean of -log densities or a KL
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

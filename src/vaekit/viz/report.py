@@ -2,7 +2,7 @@
 
 Images are embedded as base64 ``data:`` URIs and the CSS is inline, so ``RUN/report.html`` can be
 mailed or archived on its own, opens offline and needs no JavaScript. Every piece of text that
-comes from files (config values, metric names, ``evaluation.json``) is HTML-escaped.
+comes from files (config values, metric names, evaluations) is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from ..checkpoint import atomic_write_text
 from ..errors import VaekitError
 from .catalog import PLOTS
 
-EVALUATION = "evaluation.json"
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;
 max-width:1100px;color:#222;padding:0 1rem;line-height:1.4}
@@ -30,6 +29,8 @@ td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:right;vertical-align:
 td.s{text-align:left} tr.best td{background:#eef8ee}
 .scroll{overflow-x:auto} figure{margin:1rem 0} figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{color:#555;font-size:.9rem} .note{color:#777;font-style:italic}
+.warn{color:#a15c00;font-weight:600} table.headline td{font-size:.95rem} h3{font-size:1.05rem}
+pre{font-size:.75rem;max-height:24rem;overflow:auto;background:#f8f8f8;padding:.5rem}
 .grid{display:flex;flex-wrap:wrap;gap:1rem}
 .grid figure{margin:0}
 """
@@ -153,13 +154,9 @@ def render_report(run_dir: str | Path, notes: list[str] | None = None) -> str:
         keys = [k for k in ("train_loss", "trainset_loss", "val_loss", "test_loss") if isinstance(last.get(k), (int, float))]
         summary = ", ".join(f"{k} {fmt(last[k])}" for k in keys)
         parts.append(f"<p>{len(rows)} epochs{' · final ' + summary if summary else ''}</p>")
-    evaluation = run_dir / EVALUATION
-    parts.append("<h2>Evaluation</h2>")
-    if evaluation.is_file():
-        value, err = _read_json(evaluation)
-        parts.append(f'<p class="note">{esc(err)}</p>' if err else render_value(value))
-    else:
-        parts.append(f'<p class="note">no {EVALUATION} (run <code>vaekit evaluate</code> to add one)</p>')
+    from .report_eval import evaluation_section
+
+    parts.append(evaluation_section(run_dir))
     parts.append("<h2>Plots</h2>")
     for note in notes or []:
         parts.append(f'<p class="note">{esc(note)}</p>')
