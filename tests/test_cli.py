@@ -43,7 +43,8 @@ def test_evaluate_prints_json(run_dir):
     last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     assert e["loss"] == pytest.approx(last["test_loss"], rel=1e-6)  # same seed, same sampled z
     assert out["meaning"]["kind"] == "bce"  # Bernoulli on continuous pixels: a loss, not an NLL
-    assert json.loads((run_dir / "evaluation.json").read_text()) == out
+    saved = run_dir / "evaluations" / "test-n100-k5-L1-seed0.json"  # keyed by its settings
+    assert json.loads(saved.read_text()) == out and out["weights"]["epoch"] == 2
     table = vaekit("evaluate", run_dir, "--k", "5", "--limit", "10", "--no-progress")
     assert table.returncode == 0 and "IS NLL (k=5)" in table.stdout and "not a likelihood" in table.stdout
 

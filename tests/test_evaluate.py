@@ -1,4 +1,4 @@
-"""evaluate / evaluate_run on a small trained run: the report, its labels and evaluation.json."""
+"""evaluate / evaluate_run on a small trained run: the report, its labels and its saved file."""
 
 import json
 import math
@@ -27,7 +27,9 @@ def binarized_run(tmp_path_factory):
 def test_evaluate_run_reports_and_saves(binarized_run):
     r = evaluate_run(binarized_run, k=20, limit=30, progress=False)
     assert r["split"] == "test" and r["n"] == 30 and r["binarize"] == "static"
-    assert json.loads((binarized_run / "evaluation.json").read_text()) == json.loads(json.dumps(r))
+    saved = binarized_run / "evaluations" / "test-n30-k20-L1-seed0.json"
+    assert json.loads(saved.read_text()) == json.loads(json.dumps(r))
+    assert r["split_size"] == 100 and r["elbo"]["bound"].startswith("negative ELBO of log p(x)")
     e, nll, lat = r["elbo"], r["nll"], r["latent"]
     assert e["neg_elbo"] == pytest.approx(e["recon"] + e["kl"])
     assert r["meaning"]["kind"] == "nll"  # Bernoulli on binarized pixels: a real NLL

@@ -456,17 +456,20 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import MODELS
 
+    width = max(map(len, MODELS)) + 2
     for name, cls in sorted(MODELS.items()):
         doc = (cls.__doc__ or "").strip().split("\n")[0]
-        print(f"{name:18s} {doc}")
+        print(f"{name:{width}s}{doc}")
     return 0
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
     from .config import preset_description, preset_names
 
-    for name in preset_names():
-        print(f"{name:18s} {preset_description(name)}")
+    names = preset_names()
+    width = max(map(len, names)) + 2
+    for name in names:
+        print(f"{name:{width}s}{preset_description(name)}")
     return 0
 
 

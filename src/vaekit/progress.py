@@ -7,6 +7,7 @@ interface the commands use (``update``, ``set_postfix``, ``close``) either way.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any, TextIO
@@ -55,6 +56,7 @@ def progress(total: int, desc: str, *, enabled: bool = True, unit: str = "it", i
              file: TextIO | None = None, every: float = 10.0) -> Any:
     """A tqdm bar on a terminal, :class:`Lines` otherwise, silent when not ``enabled``."""
     file = file or sys.stderr
+    every = float(os.environ.get("VAEKIT_PROGRESS_EVERY", every))  # seconds between plain lines
     if enabled and file.isatty():
         from tqdm import tqdm
 

@@ -32,10 +32,12 @@ def run_dir(tmp_path_factory):
             "train": {"epochs": 2, "batch_size": 128, "progress": False, "tensorboard": False}}
     vaekit.train(vaekit.resolve(overrides=[over]), out, log=lambda s: None)
     assert main(["plot", str(out), "--steps", "8"]) == 0
-    evaluation = {"split": "test", "n": 300, "loss": 41.25, "<script>alert(1)</script>": "x<y & z",
-                  "per_dim": {"kl": [0.5, 1.25], "active": 2}, "runs": [{"seed": 0, "nll": 40.0}, {"seed": 1}],
-                  "nothing": None, "ok": True}
-    (out / "evaluation.json").write_text(json.dumps(evaluation))
+    from vaekit.evaluate import evaluate_run
+
+    report = evaluate_run(out, k=5, limit=50, progress=False, save=False)
+    report["run"] = "<script>alert(1)</script> x<y & z"  # text from files is escaped
+    (out / "evaluations").mkdir()
+    (out / "evaluations" / "test-n50-k5-L1-seed0.json").write_text(json.dumps(report))
     return out
 
 
@@ -62,8 +64,11 @@ def test_report_is_self_contained_and_escaped(run_dir, capsys):
         raw = base64.b64decode(encoded)
         assert raw == (run_dir / "plots" / f"{name}.png").read_bytes(), name
         assert Image.open(io.BytesIO(raw)).size[0] > 0
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "x&lt;y &amp; z" in page
-    assert "41.25" in page and "[0.5, 1.25]" in page and "<th>nll</th>" in page and "null" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; x&lt;y &amp; z" in page
+    e = json.loads((run_dir / "evaluations" / "test-n50-k5-L1-seed0.json").read_text())
+    assert f"{e['elbo']['neg_elbo']:.2f} nats" in page and "IS NLL (k = 5)" in page  # headline, with units
+    assert page.count("<rect ") == 2 and "KL per latent dimension in nats" in page  # KL bars for d = 2
+    assert "stale" not in page  # evaluated on the current weights
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert f"{rows[-1]['test_loss']:.2f}" in page and "latent_dim" in page
 
@@ -71,13 +76,13 @@ def test_report_is_self_contained_and_escaped(run_dir, capsys):
 def test_report_survives_broken_inputs(tmp_path, run_dir):
     run = tmp_path / "copy"
     shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("plots", "report.html"))
-    (run / "evaluation.json").write_text("{not json")
+    (run / "evaluations" / "test-n9-k1-L1-seed0.json").write_text("{not json")
     (run / "plots").mkdir()
     (run / "plots" / "extra.png").write_bytes(b"not a png")
     (run / "progress").mkdir()
     shutil.copy(run / "samples.png", run / "progress" / "samples_epoch001.png")
     page = render_report(run)
-    assert "evaluation.json could not be read" in page and "extra.png could not be read" in page
+    assert "test-n9-k1-L1-seed0.json could not be read" in page and "extra.png could not be read" in page
     # The run's own samples.png and reconstructions.png, then the progress snapshot.
     assert len(IMG.findall(page)) == 3 and "1 snapshot during training" in page
     assert render_value([]) == "[]" and "(empty)" in render_value({})

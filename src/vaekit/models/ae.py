@@ -53,7 +53,7 @@ class Autoencoder(Model):
 
     @torch.no_grad()
     def encode(self, x: Tensor) -> Tensor:
-        return self.encoder(x)
+        return self.encoder(self.as_batch(x))
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:

@@ -81,12 +81,28 @@ class Model(nn.Module):
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
-        """Decode the deterministic code of x: E[x | z = encode(x)]."""
+        """Decode the deterministic code of x: E[x | z = encode(x)], shaped (B, *S)."""
         return self.decode(self.encode(x))
 
     def encode(self, x: Tensor) -> Tensor:
-        """A deterministic code (B, D) for a batch x (B, *S)."""
+        """A deterministic code (B, D) for a batch x (B, *S); see :meth:`as_batch` for what x may be."""
         raise NotImplementedError
+
+    def as_batch(self, x: Tensor) -> Tensor:
+        """The model's input shape (B, *S) from a batch (B, *S), flat rows (B, prod S) or one example S."""
+        import math
+
+        from ..errors import VaekitError
+
+        s, n = tuple(self.shape), math.prod(self.shape)
+        if tuple(x.shape[1:]) == s:
+            return x
+        if x.dim() == 2 and x.shape[1] == n:
+            return x.reshape(-1, *s)
+        if tuple(x.shape) == s:
+            return x.unsqueeze(0)
+        raise VaekitError(f"input of shape {tuple(x.shape)} does not fit this model: give (B, {', '.join(map(str, s))}) "
+                          f"or flat rows (B, {n})")
 
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:
         """``n`` generated examples (n, *S)."""

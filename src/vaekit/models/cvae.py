@@ -177,7 +177,7 @@ class CVAE(VAE):
     @torch.no_grad()
     def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:  # type: ignore[override]
         """E_q[z|x, y] (B, D); without y, for the label :meth:`infer_label` picks."""
-        return self.posterior(x, y).mu
+        return self.posterior(self.as_batch(x), y).mu
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:  # type: ignore[override]

@@ -149,7 +149,7 @@ class HVAE(Model):
     @torch.no_grad()
     def encode(self, x: Tensor) -> Tensor:
         """E_q[z1 | z2 = E_q[z2|x], x] (B, D1): the deterministic code the decoder reads."""
-        return self.posterior(x).mu
+        return self.posterior(self.as_batch(x)).mu
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:

@@ -101,7 +101,7 @@ class VAE(Model):
     @torch.no_grad()
     def encode(self, x: Tensor) -> Tensor:
         """The posterior mean E_q[z] (B, D): a deterministic code."""
-        return self.posterior(x).mu
+        return self.posterior(self.as_batch(x)).mu
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:
