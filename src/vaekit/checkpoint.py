@@ -101,6 +101,18 @@ def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     return tensors, meta
 
 
+def read_meta(path: Path) -> dict[str, Any]:
+    """The JSON metadata of a vaekit safetensors file, without reading its tensors."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            header = f.metadata() or {}
+        if header.get("format") != FORMAT:
+            raise CheckpointError(f"{path} is not a vaekit checkpoint (format {header.get('format')!r})")
+        return dict(json.loads(header.get("meta", "{}")))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a readable safetensors checkpoint ({' '.join(str(err).split())[:200]})") from None
+
+
 # ---------------------------------------------------------------------------------------------
 # Model weights
 
