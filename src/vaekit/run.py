@@ -206,7 +206,7 @@ def check_resume_config(saved: Config, new: Config) -> None:
 _WRITE_ERRORS = {
     errno.ENOSPC: ("the disk is full", "free some space"),
     errno.EDQUOT: ("the disk quota is used up", "free some space"),
-    errno.EROFS: ("the file system is mounted read-only", ""),
+    errno.EROFS: ("the file system is mounted read-only", "make it writable"),
     errno.EACCES: ("", "fix the permissions of {file}"),
     errno.EPERM: ("", "fix the permissions of {file}"),
     errno.ENOENT: ("a folder on the path is missing", ""),

@@ -92,7 +92,7 @@ def _acquire(run_dir: Path, what: str, create: bool) -> int | None:
             os.close(fd)
             raise RunBusyError(
                 f"{run_dir} is in use: {holder(run_dir)} is writing it; wait for it to finish "
-                f"or stop it, then run this {what} again (or choose another folder)"
+                f"or stop it, then run this {what} again"
             ) from None
         try:  # the file we locked must still be the one at the path (see the module docstring)
             same = os.path.samestat(os.fstat(fd), os.stat(lock))

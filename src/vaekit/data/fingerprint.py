@@ -183,4 +183,12 @@ def check_data_fingerprint(run_dir: str | Path, data_cfg: "DataConfig", mode: st
     return msg
 
 
-__all__ = ["DATA_JSON", "check_data_fingerprint", "fingerprint", "locate", "record", "recorded", "resolved"]
+def open_run_data(run: Any, mode: str = "warn") -> Any:
+    """``open_data`` of a loaded run's data, after saying (one line) if it changed since training."""
+    from . import open_data
+
+    check_data_fingerprint(run.dir, run.config.data, mode)
+    return open_data(run.config.data)
+
+
+__all__ = ["DATA_JSON", "check_data_fingerprint", "fingerprint", "locate", "open_run_data", "record", "recorded", "resolved"]
