@@ -120,6 +120,10 @@ def test_resume_in_the_middle_of_an_epoch_in_process(tmp_path, monkeypatch):
     # 4 batches per epoch, checkpoints at steps 2, 4 (epoch end) and 6: the crash at step 7 leaves
     # the one from the middle of epoch 2.
     assert (meta["epoch"], meta["batch"], meta["step"]) == (1, 2, 6)
+    cfg.train.epochs = 1  # fewer epochs than the checkpoint began: refused, not a model mislabelled epoch 1
+    with pytest.raises(vaekit.VaekitError, match=r"has trained 1 epochs \+ 2 batches, more than train.epochs = 1"):
+        vaekit.train(cfg, tmp_path / "part", resume=True, log=lambda s: None)
+    cfg.train.epochs = 2
     resumed = vaekit.train(cfg, tmp_path / "part", resume=True, log=lambda s: None)
     for k, v in full.model.state_dict().items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k

@@ -218,7 +218,7 @@ def test_resume_saves_the_config_it_continues_with_and_a_finished_run_says_so(tm
     assert f"vaekit train --out {run} --resume --epochs N (N > 2)" in err and "wrote" not in out
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"} == files
     assert main(["train", "--out", str(run), "--resume", "--epochs", "1"]) == 2
-    assert "has trained 2 epochs, more than train.epochs = 1" in capsys.readouterr().err
+    assert "has trained 2 epochs, more than train.epochs = 1; pass --epochs N (N >= 2)" in capsys.readouterr().err
 
 
 def test_progress_lines_without_a_terminal(tmp_path, tiny_cfg, monkeypatch):

@@ -138,8 +138,8 @@ def is_peer_failure(err: BaseException) -> bool:
 
 def rank_lost(err: BaseException, resume_hint: str) -> RankFailed:
     """The one line a surviving rank stops with (torchrun's launcher names the rank that died)."""
-    first = " ".join(str(err).split())
-    first = first.split("] ", 1)[-1][:120]  # drop gloo's source-file prefix
+    first = " ".join(str(err).split()).split("] ", 1)[-1]  # without gloo's source-file prefix
+    first = first.split(". ", 1)[0][:160]  # its first sentence: "Read error ...: Connection reset by peer"
     return RankFailed(f"rank {env().rank}: another rank of the {env().world}-process job stopped "
                       f"answering ({first}); stopping. {resume_hint}")
 

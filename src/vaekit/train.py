@@ -200,10 +200,8 @@ class Trainer:
 
         name = signal.Signals(self.stop_signal).name if self.stop_signal else "a signal"
         self.save_checkpoint()
-        raise TrainingInterrupted(
-            f"stopped by {name} in epoch {self.epoch + 1} after batch {self.batch}/{len(self.loader)}; "
-            f"checkpoint saved. Resume with: vaekit train --out {self.dir} --resume"
-        )
+        raise TrainingInterrupted(f"stopped by {name} in epoch {self.epoch + 1} after batch {self.batch}/"
+                                  f"{len(self.loader)}. {resume_hint(self.dir, self.world)}")
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
@@ -365,9 +363,11 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
         distributed.on_main(under_lock)
         # Data and model are built before anything is written: a bad input leaves no half-made run.
         trainer = Trainer(config, path, resume=resume, log=log, is_main=job.is_main)
-        if resume and trainer.epoch > config.train.epochs:
-            raise ConfigError(f"--resume: {path} has trained {trainer.epoch} epochs, more than train.epochs = "
-                              f"{config.train.epochs}; pass --epochs N (N > {trainer.epoch}) to train it longer")
+        done = trainer.epoch + (trainer.batch > 0)  # a checkpoint in the middle of an epoch counts it begun
+        if resume and done > config.train.epochs:
+            had = f"{trainer.epoch} epochs" + (f" + {trainer.batch} batches" if trainer.batch else "")
+            raise ConfigError(f"--resume: {path} has trained {had}, more than train.epochs = {config.train.epochs}; "
+                              f"pass --epochs N (N >= {done}) to continue it")
         if resume and distributed.any_flags(job.is_main and trainer.finished())[0]:
             (log or (lambda msg: print(msg, file=sys.stderr)))(finished_message(path, trainer.cfg, trainer.epoch))
             return Run(path, trainer.cfg, trainer.model, read_metrics(path), written=False)
