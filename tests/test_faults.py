@@ -187,7 +187,7 @@ def test_disk_full_keeps_the_previous_checkpoint(tmp_path, monkeypatch, tiny_cfg
         original(self)
 
     monkeypatch.setattr(Trainer, "save_checkpoint", save)
-    with pytest.raises(RunWriteError, match="cannot write a checkpoint in .*No space left on device; files written before are intact"):
+    with pytest.raises(RunWriteError, match="cannot write a checkpoint in .*No space left on device .the disk is full.; the files written before are intact; free some space, then continue with: vaekit train --out .* --resume"):
         vaekit.train(tiny_cfg, tmp_path / "r", log=lambda s: None)
     ckpt = tmp_path / "r" / "checkpoints" / "last.safetensors"
     assert ckpt.read_bytes() == state["before"]

@@ -73,7 +73,9 @@ def check_run_dir(path: Path, *, resume: bool, overwrite: bool) -> None:
         if not (path / LAST).is_file():
             raise CheckpointError(f"--resume: {path} has no checkpoint ({LAST}) to resume from")
         return
-    if path.exists() and (not path.is_dir() or _entries(path)):
+    if path.exists() and not path.is_dir():
+        raise VaekitError(f"{path} is a file, not a run folder; choose another --out")
+    if _entries(path):
         if not overwrite:
             raise VaekitError(
                 f"{path} already holds a run; pass --resume to continue it, "

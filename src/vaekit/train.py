@@ -333,16 +333,16 @@ class Trainer:
 
 
 def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = False, overwrite: bool = False,
-          log: Callable[[str], None] | None = None) -> Run:
+          log: Callable[[str], None] | None = None, init_only: bool = False) -> Run:
     """Train the model a config describes and write a run folder; return the :class:`Run`.
 
-    An existing run folder is never reused silently: pass ``resume=True`` to continue it exactly
-    where its last checkpoint left it, or ``overwrite=True`` to replace it. One process at a time
-    writes a run folder (:func:`vaekit.runlock.lock_run`); another is refused with one line.
+    An existing run folder is never reused silently: pass ``resume=True`` to continue it exactly where
+    its last checkpoint left it, or ``overwrite=True`` to replace it. One process at a time writes a run
+    folder (:func:`vaekit.runlock.lock_run`). ``train.epochs = 0`` needs ``init_only`` (untrained, on purpose).
     """
     from .data.fingerprint import check_data_fingerprint, record, recorded, resolved
 
-    if config.train.epochs < 1:  # a run of no epoch would write untrained weights as a result
+    if config.train.epochs < 1 and not init_only:  # untrained weights and pictures, looking trained
         raise ConfigError(f"train.epochs must be at least 1 (got {config.train.epochs}); nothing was written")
     path = Path(run_dir) if run_dir is not None else default_run_dir(config)
     # The data's absolute path goes into config.json, so the run finds it from any directory.
