@@ -31,6 +31,7 @@ from vaekit.models import build
 from vaekit.checkpoint import load_tensors
 from vaekit.data import Split, TensorLoader
 from vaekit.errors import TrainingInterrupted
+from vaekit.runlock import LOCK, lock_run
 from vaekit.train import Trainer
 
 from conftest import small_config
@@ -228,6 +229,27 @@ def test_a_rank_killed_mid_epoch_stops_the_job_and_resume_is_exact(tmp_path: Pat
     assert all(torch.equal(weights[k], full[0][k]) for k in full[0])
     rows, ref = vaekit.load_run(cut).metrics, vaekit.load_run(full_dir).metrics
     assert [dict(r, seconds=0) for r in rows] == [dict(r, seconds=0) for r in ref]
+
+
+def _locked_worker(rank: int, world: int, port: int, cfg: dict, out: str, dump: str) -> None:
+    _join(rank, world, port)
+    try:
+        vaekit.train(vaekit.Config.from_dict(cfg), out)
+    except vaekit.VaekitError as err:
+        Path(f"{dump}/rank{rank}.txt").write_text(f"{type(err).__name__}: {err}")
+
+
+def test_ddp_refused_by_a_held_lock_stops_every_rank(tmp_path: Path):
+    # Rank 0 alone takes the run folder's lock; when it cannot, rank 1 hears of it at once (not at
+    # the next collective, after the process group's 30-minute timeout) and nothing is written.
+    cfg = small_config(model={"name": "ae", "hidden": [8], "latent_dim": 2}, train={"epochs": 1, "threads": 1})
+    out, dump = tmp_path / "run", tmp_path / "dump"
+    dump.mkdir()
+    with lock_run(out, "test", create=True):
+        run_ranks(_locked_worker, 2, _free_port(), cfg.to_dict(), str(out), str(dump))
+        assert [p.name for p in out.iterdir()] == [LOCK]
+    assert (dump / "rank0.txt").read_text().startswith(f"RunBusyError: {out} is in use: pid {os.getpid()} ")
+    assert "rank 1: stopping, rank 0 could not start" in (dump / "rank1.txt").read_text()
 
 
 def test_without_nproc():
