@@ -129,11 +129,12 @@ def is_peer_failure(err: BaseException) -> bool:
     """
     if not active():
         return False
-    if isinstance(err, dist.DistError):
+    if isinstance(err, (dist.DistNetworkError, dist.DistStoreError)):
         return True
-    text = str(err)
+    text = str(err)  # not any gloo/NCCL error: a shape mismatch is a bug, not a lost rank
     return isinstance(err, RuntimeError) and any(
-        s in text for s in ("gloo", "Connection reset", "Connection closed", "Broken pipe", "Timed out", "NCCL"))
+        s in text for s in ("Connection reset", "Connection closed", "Connection refused", "Broken pipe",
+                            "Timed out", "timed out", "communicator was aborted"))
 
 
 def rank_lost(err: BaseException, resume_hint: str) -> RankFailed:
@@ -254,6 +255,7 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     import time
 
     from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     if nproc < 1:
@@ -265,9 +267,21 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
         torchrun.run(args)
     except ChildFailedError as err:
         return _report_failure(err.failures, argv, nproc, time.monotonic() - start)
+    except SignalException as err:  # Ctrl-C / SIGTERM of the launcher: torchrun passed it on to the ranks
+        print(f"vaekit: interrupted ({signal_name(err.sigval)}); the ranks were stopped", file=sys.stderr)
+        return 130
     finally:
         logging.disable(logging.NOTSET)
     return 0
+
+
+def signal_name(sig: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
 
 
 def _report_failure(failures: dict[int, Any], argv: Sequence[str], nproc: int, seconds: float) -> int:

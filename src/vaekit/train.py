@@ -26,23 +26,8 @@ from .errors import ConfigError, TrainingDiverged, TrainingInterrupted
 from .evaluate import elbo
 from .models import build
 from .optim import make_optimizer, make_scheduler, select_device
-from .run import (
-    CONFIG,
-    LAST,
-    METRICS,
-    MODEL,
-    Run,
-    check_resume_config,
-    check_run_dir,
-    clear_run_dir,
-    default_run_dir,
-    finished_message,
-    model_meta,
-    read_metrics,
-    resume_hint,
-    run_writes,
-    snapshot_path,
-)
+from .run import (CONFIG, LAST, METRICS, MODEL, Run, check_resume_config, check_run_dir, clear_run_dir, default_run_dir,
+                  finished_message, model_meta, read_metrics, resume_hint, run_writes, snapshot_path)
 from .runlock import lock_run
 from .runlog import Progress, Running, format_row, tensorboard_writer, truncate_metrics
 
@@ -200,8 +185,9 @@ class Trainer:
 
         name = signal.Signals(self.stop_signal).name if self.stop_signal else "a signal"
         self.save_checkpoint()
+        kept = resume_hint(self.dir, self.world) if self.is_main else "Rank 0 saved the checkpoint."
         raise TrainingInterrupted(f"stopped by {name} in epoch {self.epoch + 1} after batch {self.batch}/"
-                                  f"{len(self.loader)}. {resume_hint(self.dir, self.world)}")
+                                  f"{len(self.loader)}. {kept}")
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
