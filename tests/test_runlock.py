@@ -112,11 +112,11 @@ def test_two_trainings_started_together_one_writes(tmp_path):
 
 
 def test_lock_is_reentrant_and_a_failed_fresh_run_leaves_no_folder(tmp_path, tiny_cfg):
-    run = tmp_path / "r"
+    run = tmp_path / "runs" / "r"
     with lock_run(run, "train", create=True):
         with lock_run(run, "evaluate"):  # the same process: nested, not refused
             assert (run / LOCK).is_file()
-    assert not run.exists()  # made to be locked, nothing written: removed again
+    assert not (tmp_path / "runs").exists()  # made to be locked, nothing written: removed, parent too
     tiny_cfg.train.batch_size = 10_000  # a bad input, found after the lock was taken
     with pytest.raises(vaekit.VaekitError, match="larger than the 512 training examples"):
         vaekit.train(tiny_cfg, run, log=lambda s: None)

@@ -132,8 +132,8 @@ def lock_run(run_dir: str | Path, what: str, *, create: bool = False,
     """Hold ``run_dir``'s lock for the block, or raise :class:`RunBusyError` (exit 2) naming its holder.
 
     ``what`` names the command in messages ("train", "evaluate"). ``create``: make the folder
-    (with its parents) in order to lock it; a folder made here that holds nothing but the lock when
-    the block ends is removed. Without ``create`` a missing folder is not locked. ``writes_to``:
+    (with its parents) in order to lock it; if it holds nothing but the lock when the block ends,
+    it is removed again, with the parents made for it. Without ``create`` a missing folder is not locked. ``writes_to``:
     the paths the command writes; when none is inside ``run_dir`` no lock is needed (``plot -o
     elsewhere``). Re-entrant within a process; other processes, and other machines sharing the
     folder over a file system with working ``flock``, are refused.
@@ -156,7 +156,12 @@ def lock_run(run_dir: str | Path, what: str, *, create: bool = False,
             with _guard:
                 _held[key] -= 1
         return
-    made = create and not run_dir.exists()
+    made = []  # the folders (the run's and missing parents, e.g. runs/) made here to be locked
+    if create:
+        p = run_dir.absolute()
+        while not p.exists() and p != p.parent:
+            made.append(p)
+            p = p.parent
     fd = _acquire(run_dir, what, create)
     if fd is None:
         yield
@@ -174,7 +179,8 @@ def lock_run(run_dir: str | Path, what: str, *, create: bool = False,
             with contextlib.suppress(OSError):  # anything besides the lock: a run begun, kept
                 if [p.name for p in run_dir.iterdir()] == [LOCK]:
                     (run_dir / LOCK).unlink()
-                    run_dir.rmdir()
+                    for folder in made:  # innermost first; one that is not empty stays
+                        folder.rmdir()
         os.close(fd)
 
 
