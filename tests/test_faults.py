@@ -45,10 +45,11 @@ def reference(tmp_path_factory) -> dict[str, torch.Tensor]:
     return _weights(out)
 
 
-# Write 1 is config.json, writes 2-13 the checkpoints after each of the 12 steps, write 14 the final
-# model.safetensors. (A kill during write 2 leaves no checkpoint at all: --resume then says so.)
-@pytest.mark.parametrize("fault", ["mid-write:3", "before-rename:4", "mid-write:7", "before-rename:9",
-                                   "mid-write:12", "before-rename:14"])
+# Write 1 is config.json, write 2 data.json, writes 3-14 the checkpoints after each of the 12 steps,
+# write 15 the final model.safetensors. (A kill during write 3 leaves no checkpoint at all: --resume
+# then says so.)
+@pytest.mark.parametrize("fault", ["mid-write:4", "before-rename:5", "mid-write:8", "before-rename:10",
+                                   "mid-write:13", "before-rename:15"])
 def test_sigkill_during_checkpoint_then_resume(fault, reference, tmp_path):
     out = tmp_path / "run"
     r = _train(out, 3, env=dict(ENV, VAEKIT_FAULT=fault))

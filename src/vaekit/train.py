@@ -82,6 +82,7 @@ class Trainer:
         self.bad_in_row = 0
         self.stop_signal: int | None = None
         self.running = Running()
+        self.progress = Progress(False, t.epochs, 1, self.log)  # fit() makes the one a person sees
         if self.device.type == "cuda":  # the whole dataset on the GPU: batches by index, no copies
             self.data.train = self.data.train.to(self.device)
         from .data.stream import make_loader  # rows on disk stream, rows in memory index
