@@ -6,12 +6,15 @@ group through the same environment torchrun sets (RANK, WORLD_SIZE, MASTER_ADDR/
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +31,7 @@ from vaekit.models import build
 from vaekit.checkpoint import load_tensors
 from vaekit.data import Split, TensorLoader
 from vaekit.errors import TrainingInterrupted
+from vaekit.runlock import LOCK, lock_run
 from vaekit.train import Trainer
 
 from conftest import small_config
@@ -168,22 +172,84 @@ def test_ddp_free_bits_decides_on_the_global_batch(tmp_path: Path):
     assert (free_bits_grad(mu[0::2])[:, 0] == 0).all()  # rank 0's own half alone: floored
 
 
-def test_ddp_vae_stops_together_and_resumes_mid_epoch_exactly(tmp_path: Path):
+VAE = {"model": {"hidden": [32], "latent_dim": 4}, "train": {"epochs": 2, "batch_size": 64, "threads": 1}}
+
+
+@pytest.fixture(scope="module")
+def vae_full(tmp_path_factory) -> tuple[vaekit.Config, Path, list[dict]]:
+    """An uninterrupted 2-process VAE run: what every interrupted-and-resumed one must end as."""
+    cfg = small_config(**VAE)
+    base = tmp_path_factory.mktemp("vae")
+    full = ddp(cfg, base / "full", base / "dump")
+    assert all(torch.equal(full[0][k], full[1][k]) for k in full[0])
+    return cfg, base / "full", full
+
+
+def test_ddp_vae_stops_together_and_resumes_mid_epoch_exactly(tmp_path: Path, vae_full):
     # A VAE (noise reseeded per rank and step) whose last rank alone is signalled at step 11 (epoch 2,
     # batch 4 of 8): both ranks stop after that step (the stop flag is all-reduced), rank 0 saves
     # the merged running sums, and the resumed run ends bit-identical to an uninterrupted one.
-    cfg = small_config(model={"hidden": [32], "latent_dim": 4},
-                       train={"epochs": 2, "batch_size": 64, "threads": 1})
-    full = ddp(cfg, tmp_path / "full", tmp_path / "d1")
-    assert all(torch.equal(full[0][k], full[1][k]) for k in full[0])
+    cfg, full_dir, full = vae_full
     ddp(cfg, tmp_path / "cut", tmp_path / "d2", stop_at=11)
     _, saved = load_tensors(tmp_path / "cut" / "checkpoints" / "last.safetensors")
     assert (saved["epoch"], saved["batch"], saved["step"]) == (1, 4, 12)
     assert saved["running"]["count"] == 4 * 64  # both shards' examples, not rank 0's alone
     resumed = ddp(cfg, tmp_path / "cut", tmp_path / "d3", resume=True)
     assert all(torch.equal(resumed[0][k], full[0][k]) for k in full[0])
-    rows, ref = vaekit.load_run(tmp_path / "cut").metrics, vaekit.load_run(tmp_path / "full").metrics
+    rows, ref = vaekit.load_run(tmp_path / "cut").metrics, vaekit.load_run(full_dir).metrics
     assert [dict(r, seconds=0) for r in rows] == [dict(r, seconds=0) for r in ref]
+
+
+def test_a_rank_killed_mid_epoch_stops_the_job_and_resume_is_exact(tmp_path: Path, vae_full):
+    """`vaekit train --nproc 2` (torchrun, gloo on loopback) whose rank 1 is SIGKILLed at the start of
+    step 11 (epoch 2, batch 4 of 8): the job stops at once with one line naming the dead rank, the
+    checkpoint of step 11 is kept, and `--resume --nproc 2` ends bit-identical to an uninterrupted run."""
+    cfg, full_dir, full = vae_full
+    cut = tmp_path / "cut"
+    (tmp_path / "cfg.json").write_text(json.dumps(vaekit.Config.from_dict(
+        {**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "checkpoint_every_steps": 1}}).to_dict()))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "vaekit", "train", "--nproc", "2", "--out", str(cut)]
+    done = subprocess.run([*cmd, "--config", str(tmp_path / "cfg.json")], capture_output=True, text=True,
+                          timeout=TIMEOUT, env={**env, "VAEKIT_FAULT": "kill-rank:1:step:11"})
+    ended = time.time()
+    last = cut / "checkpoints" / "last.safetensors"
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "ChildFailedError" not in done.stderr, done.stderr[-3000:]
+    assert re.search(r"^vaekit: error: rank 1 \(pid \d+\) died \(SIGKILL\); torchrun stopped the other rank", done.stderr,
+                     re.M), done.stderr
+    assert f"The last checkpoint (epoch 1 + 3 batches, step 11) is kept; continue with: vaekit train --nproc 2 " \
+           f"--out {cut} --resume" in done.stderr
+    assert ended - last.stat().st_mtime < 30  # stopped within torchrun's grace period (~1 s measured)
+    assert not (cut / "model.safetensors").exists()
+    resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.count(f"wrote {cut}") == 1  # rank 0 reports, rank 1 stays quiet
+    weights = load_tensors(cut / "model.safetensors")[0]
+    assert all(torch.equal(weights[k], full[0][k]) for k in full[0])
+    rows, ref = vaekit.load_run(cut).metrics, vaekit.load_run(full_dir).metrics
+    assert [dict(r, seconds=0) for r in rows] == [dict(r, seconds=0) for r in ref]
+
+
+def _locked_worker(rank: int, world: int, port: int, cfg: dict, out: str, dump: str) -> None:
+    _join(rank, world, port)
+    try:
+        vaekit.train(vaekit.Config.from_dict(cfg), out)
+    except vaekit.VaekitError as err:
+        Path(f"{dump}/rank{rank}.txt").write_text(f"{type(err).__name__}: {err}")
+
+
+def test_ddp_refused_by_a_held_lock_stops_every_rank(tmp_path: Path):
+    # Rank 0 alone takes the run folder's lock; when it cannot, rank 1 hears of it at once (not at
+    # the next collective, after the process group's 30-minute timeout) and nothing is written.
+    cfg = small_config(model={"name": "ae", "hidden": [8], "latent_dim": 2}, train={"epochs": 1, "threads": 1})
+    out, dump = tmp_path / "run", tmp_path / "dump"
+    dump.mkdir()
+    with lock_run(out, "test", create=True):
+        run_ranks(_locked_worker, 2, _free_port(), cfg.to_dict(), str(out), str(dump))
+        assert [p.name for p in out.iterdir()] == [LOCK]
+    assert (dump / "rank0.txt").read_text().startswith(f"RunBusyError: {out} is in use: pid {os.getpid()} ")
+    assert "rank 1: stopping, rank 0 could not start" in (dump / "rank1.txt").read_text()
 
 
 def test_without_nproc():
@@ -207,15 +273,3 @@ def test_global_batch_must_divide_over_ranks(tmp_path: Path, monkeypatch):
     with pytest.raises(vaekit.VaekitError, match="train.batch_size=63 is the global batch .* multiple of 2"):
         Trainer(cfg, tmp_path / "r")
     assert not (tmp_path / "r").exists()
-
-
-def test_nproc_starts_torchrun(tmp_path: Path):
-    # The real launcher: `vaekit train --nproc 2` runs torchrun, which runs two ranks.
-    out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "vaekit", "train", "--nproc", "2", "--data", "digits", "--limit", "256",
-           "--epochs", "1", "--batch-size", "64", "--set", "model.hidden=[16]", "--latent-dim", "2",
-           "--no-progress", "--set", "train.tensorboard=false", "--set", "train.threads=1", "--out", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.count(f"wrote {out}") == 1  # rank 0 reports, rank 1 stays quiet
-    assert [r["epoch"] for r in vaekit.load_run(out).metrics] == [1]

@@ -45,10 +45,11 @@ def reference(tmp_path_factory) -> dict[str, torch.Tensor]:
     return _weights(out)
 
 
-# Write 1 is config.json, writes 2-13 the checkpoints after each of the 12 steps, write 14 the final
-# model.safetensors. (A kill during write 2 leaves no checkpoint at all: --resume then says so.)
-@pytest.mark.parametrize("fault", ["mid-write:3", "before-rename:4", "mid-write:7", "before-rename:9",
-                                   "mid-write:12", "before-rename:14"])
+# Write 1 is config.json, write 2 data.json, writes 3-14 the checkpoints after each of the 12 steps,
+# write 15 the final model.safetensors. (A kill during write 3 leaves no checkpoint at all: --resume
+# then says so.)
+@pytest.mark.parametrize("fault", ["mid-write:4", "before-rename:5", "mid-write:8", "before-rename:10",
+                                   "mid-write:13", "before-rename:15"])
 def test_sigkill_during_checkpoint_then_resume(fault, reference, tmp_path):
     out = tmp_path / "run"
     r = _train(out, 3, env=dict(ENV, VAEKIT_FAULT=fault))
@@ -120,6 +121,10 @@ def test_resume_in_the_middle_of_an_epoch_in_process(tmp_path, monkeypatch):
     # 4 batches per epoch, checkpoints at steps 2, 4 (epoch end) and 6: the crash at step 7 leaves
     # the one from the middle of epoch 2.
     assert (meta["epoch"], meta["batch"], meta["step"]) == (1, 2, 6)
+    cfg.train.epochs = 1  # fewer epochs than the checkpoint began: refused, not a model mislabelled epoch 1
+    with pytest.raises(vaekit.VaekitError, match=r"has trained 1 epochs \+ 2 batches, more than train.epochs = 1"):
+        vaekit.train(cfg, tmp_path / "part", resume=True, log=lambda s: None)
+    cfg.train.epochs = 2
     resumed = vaekit.train(cfg, tmp_path / "part", resume=True, log=lambda s: None)
     for k, v in full.model.state_dict().items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k
@@ -183,7 +188,7 @@ def test_disk_full_keeps_the_previous_checkpoint(tmp_path, monkeypatch, tiny_cfg
         original(self)
 
     monkeypatch.setattr(Trainer, "save_checkpoint", save)
-    with pytest.raises(RunWriteError, match="cannot write a checkpoint in .*No space left on device; files written before are intact"):
+    with pytest.raises(RunWriteError, match="cannot write a checkpoint in .*No space left on device .the disk is full.; the files written before are intact; free some space, then continue with: vaekit train --out .* --resume"):
         vaekit.train(tiny_cfg, tmp_path / "r", log=lambda s: None)
     ckpt = tmp_path / "r" / "checkpoints" / "last.safetensors"
     assert ckpt.read_bytes() == state["before"]

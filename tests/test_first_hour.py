@@ -155,7 +155,7 @@ def test_evaluations_are_keyed_and_a_stale_one_is_never_shown_as_current(digits_
 
 
 def test_evaluate_prints_progress_lines_without_a_terminal(digits_run):
-    env = dict(ENV, VAEKIT_PROGRESS_EVERY="0")
+    env = dict(ENV, VAEKIT_PROGRESS_SECONDS="0")
     r = vaekit("evaluate", digits_run, "--k", "20", "--batch-size", "100", "--json", env=env)
     assert r.returncode == 0, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.startswith("IS NLL (k=20): ")]

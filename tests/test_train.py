@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import torch
@@ -194,3 +195,76 @@ def test_evaluating_on_the_training_data_keeps_the_running_train_means(tmp_path)
     assert last["train_loss"] != pytest.approx(last["trainset_loss"], rel=1e-3)
     assert last["train_loss"] == pytest.approx(last["train_recon"] + last["train_kl"], rel=1e-5)
     assert "trainset loss" in lines[-1] and "train loss" in lines[-1]
+
+
+# ---- issue 12: what a resumed run says and saves, progress, TensorBoard -------------------------
+
+TINY_CLI = ["--data", "digits", "--limit", "256", "--batch-size", "64", "--latent-dim", "2", "--set", "model.hidden=[16]",
+            "--set", "train.threads=1", "--set", "train.tensorboard=false", "--no-progress"]
+
+
+def test_resume_saves_the_config_it_continues_with_and_a_finished_run_says_so(tmp_path, capsys):
+    from vaekit.cli import main
+
+    run = tmp_path / "r"
+    assert main(["train", *TINY_CLI, "--epochs", "1", "--out", str(run)]) == 0
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2"]) == 0
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 2  # not the 1 it began with
+    capsys.readouterr()
+    files = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert main(["train", "--out", str(run), "--resume"]) == 0  # finished: exit 0 (a retry loop may call it)
+    out, err = capsys.readouterr()
+    assert f"{run} has finished: it trained all 2 epochs; nothing to do" in err
+    assert f"vaekit train --out {run} --resume --epochs N (N > 2)" in err and "wrote" not in out
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"} == files
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "1"]) == 2
+    assert "has trained 2 epochs, more than train.epochs = 1; pass --epochs N (N >= 2)" in capsys.readouterr().err
+
+
+def test_progress_lines_without_a_terminal(tmp_path, tiny_cfg, monkeypatch):
+    # Under pytest stderr is no terminal, as in a log file or under nohup: lines, not a bar.
+    monkeypatch.setenv("VAEKIT_PROGRESS_SECONDS", "0")
+    lines: list[str] = []
+    tiny_cfg.train.progress = True
+    vaekit.train(tiny_cfg, tmp_path / "r", log=lines.append)
+    progress = [line for line in lines if " batch " in line]
+    assert len(progress) == 16  # 2 epochs of 8 batches, every interval (0 s here) a line
+    assert progress[10].startswith("epoch 2/2  batch 3/8  loss ") and " run ETA " in progress[10]
+    assert progress[-1].endswith("run ETA 0s")
+
+
+def test_progress_bar_on_a_terminal_shows_the_loss_and_the_run_eta(tmp_path):
+    """A real pseudo-terminal: the bar's postfix (running loss, whole-run ETA) used to be skipped there."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    import fcntl
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # a 160-column terminal
+    args = ["train", "--data", "digits", "--limit", "1024", "--batch-size", "4", "--latent-dim", "2",
+            "--set", "model.hidden=[16]", "--set", "train.threads=1", "--epochs", "1", "--out", str(tmp_path / "r")]
+    # TensorBoard on (the default) but not importable, as without the optional extra installed.
+    code = "import sys; sys.modules['torch.utils.tensorboard'] = None; from vaekit.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stderr=follower, stdout=subprocess.DEVNULL,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0, shown.decode(errors="replace")[-2000:]
+    text = shown.decode(errors="replace")
+    assert "epoch 1/1:" in text and "/256 [" in text  # tqdm's bar
+    assert re.search(r"loss \d+\.\d\d, recon \d+\.\d\d, kl \d+\.\d\d; run ETA \d+s", text), text[-1000:]
+    assert text.count("tensorboard package is not installed") == 1  # TensorBoard on, missing: said once

@@ -44,7 +44,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     global _writes
     _writes += 1
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as err:  # name the file being written, not a random temporary
+        raise OSError(err.errno, err.strerror, str(path)) from None
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f:
@@ -99,6 +102,18 @@ def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
         msg = " ".join(str(err).split())[:200]
         raise CheckpointError(f"{path} is not a readable safetensors checkpoint ({msg})") from None
     return tensors, meta
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """The JSON metadata of a vaekit safetensors file, without reading its tensors."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            header = f.metadata() or {}
+        if header.get("format") != FORMAT:
+            raise CheckpointError(f"{path} is not a vaekit checkpoint (format {header.get('format')!r})")
+        return dict(json.loads(header.get("meta", "{}")))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a readable safetensors checkpoint ({' '.join(str(err).split())[:200]})") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -293,7 +293,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0  # rank 0 reports for the job
     final = run.metrics[-1] if run.metrics else {}
     summary = {k: round(v, 4) for k, v in final.items() if k.endswith(("_loss", "_recon", "_kl"))}
-    print(f"wrote {run.dir}")
+    if run.written:  # reliability (issue 12.8): a finished run resumed writes nothing and says so
+        print(f"wrote {run.dir}")
     if summary:
         print(json.dumps(summary))
     return 0
@@ -313,19 +314,18 @@ def _split(run: Any, name: str | None) -> tuple[str, Any]:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from . import evaluations
-    from .errors import RunWriteError
     from .evaluate import evaluate_run, format_report
+    from .run import run_writes
+    from .runlock import lock_run
 
-    report = evaluate_run(args.run, split=args.split, limit=args.limit, device=args.device, k=args.k,
-                          samples=args.samples, batch_size=args.batch_size, seed=args.seed,
-                          discretize=args.discretized, progress=not args.no_progress, save=False)
-    # Printed before it is saved: a read-only or full disk must not lose the numbers just computed.
-    print(json.dumps(report, indent=2) if args.json else format_report(report), flush=True)
-    try:
-        path = evaluations.save(Path(report["run"]), report)
-    except OSError as err:
-        raise RunWriteError(f"the results above were not saved in {report['run']}: "
-                            f"{err.strerror or err}") from None
+    with lock_run(args.run, "evaluate"):
+        report = evaluate_run(args.run, split=args.split, limit=args.limit, device=args.device, k=args.k,
+                              samples=args.samples, batch_size=args.batch_size, seed=args.seed,
+                              discretize=args.discretized, progress=not args.no_progress, save=False)
+        # Printed before it is saved: a read-only or full disk must not lose the numbers just computed.
+        print(json.dumps(report, indent=2) if args.json else format_report(report), flush=True)
+        with run_writes(args.run, "the evaluation", flag=None, note="the results printed above stand"):
+            path = evaluations.save(Path(report["run"]), report)
     print(f"saved {path}", file=sys.stderr)
     return 0
 
@@ -423,8 +423,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
                        dims=tuple(args.dims) if args.dims else None, traverse=args.traverse, method=args.method,
                        pair=tuple(args.pair), index=args.index, seed=args.seed)
     out_dir = Path(args.out_dir) if args.out_dir else Path(args.run) / "plots"
-    for o in make_plots(open_context(args.run, args.device), args.names or None, out_dir, opts):
-        print(f"wrote {o.path}" if o.path else f"skipped {o.name}: {o.note}")
+    from .run import run_writes  # reliability (issue 13): one writer per run folder; a failed write is one line
+    from .runlock import lock_run
+
+    with lock_run(args.run, "plot", writes_to=[out_dir]), run_writes(out_dir, "plots", flag="-o"):
+        for o in make_plots(open_context(args.run, args.device), args.names or None, out_dir, opts):
+            print(f"wrote {o.path}" if o.path else f"skipped {o.name}: {o.note}", flush=True)
     return 0
 
 
@@ -434,11 +438,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     notes = []
     missing = [n for n in PLOTS if not (Path(args.run) / "plots" / f"{n}.png").is_file()]
-    if missing and not args.no_plots:  # draw the plots this run does not have yet
-        for o in make_plots(open_context(args.run), missing, Path(args.run) / "plots"):
-            if o.path is None:
-                notes.append(f"{o.name}: skipped, {o.note}")
-    print(f"wrote {write_report(args.run, args.out, notes)}")
+    from .run import run_writes  # reliability (issue 13): one writer per run folder; a failed write is one line
+    from .runlock import lock_run
+
+    writes = [Path(args.out or Path(args.run) / "report.html")] + [Path(args.run) / "plots"] * bool(missing and not args.no_plots)
+    with lock_run(args.run, "report", writes_to=writes), \
+            run_writes(args.run, "the report", flag="-o", note="--no-plots draws nothing into the run folder"):
+        if missing and not args.no_plots:  # draw the plots this run does not have yet
+            for o in make_plots(open_context(args.run), missing, Path(args.run) / "plots"):
+                if o.path is None:
+                    notes.append(f"{o.name}: skipped, {o.note}")
+        print(f"wrote {write_report(args.run, args.out, notes)}")
     return 0
 
 

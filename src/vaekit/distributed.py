@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 import torch
 import torch.distributed as dist
 
-from .errors import ConfigError
+from .errors import ConfigError, RankFailed, VaekitError
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -101,6 +100,49 @@ def any_flags(*flags: bool) -> list[bool]:
     t = torch.tensor([float(f) for f in flags])
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return [bool(v) for v in t.tolist()]
+
+
+def on_main(fn: Callable[[], Any]) -> Any:
+    """``fn()`` on rank 0 only (taking the run folder's lock, writing); every rank fails if it fails.
+
+    A collective: the other ranks learn of rank 0's failure here instead of waiting for it in the
+    next collective until the process group times out.
+    """
+    err: Exception | None = None
+    result = None
+    if env().is_main or not active():
+        try:
+            result = fn()
+        except Exception as e:  # noqa: BLE001 - re-raised below, on this rank and as a stop elsewhere
+            err = e
+    if any_flags(err is not None)[0]:
+        if err is not None:
+            raise err
+        raise VaekitError(f"rank {env().rank}: stopping, rank 0 could not start (its message says why)")
+    return result
+
+
+def is_peer_failure(err: BaseException) -> bool:
+    """Whether a collective failed because another rank is gone (connection reset/closed, timeout).
+
+    gloo reports a dead peer as a plain RuntimeError from its transport, so the message is matched too.
+    """
+    if not active():
+        return False
+    if isinstance(err, (dist.DistNetworkError, dist.DistStoreError)):
+        return True
+    text = str(err)  # not any gloo/NCCL error: a shape mismatch is a bug, not a lost rank
+    return isinstance(err, RuntimeError) and any(
+        s in text for s in ("Connection reset", "Connection closed", "Connection refused", "Broken pipe",
+                            "Timed out", "timed out", "communicator was aborted"))
+
+
+def rank_lost(err: BaseException, resume_hint: str) -> RankFailed:
+    """The one line a surviving rank stops with (torchrun's launcher names the rank that died)."""
+    first = " ".join(str(err).split()).split("] ", 1)[-1]  # without gloo's source-file prefix
+    first = first.split(". ", 1)[0][:160]  # its first sentence: "Read error ...: Connection reset by peer"
+    return RankFailed(f"rank {env().rank}: another rank of the {env().world}-process job stopped "
+                      f"answering ({first}); stopping. {resume_hint}")
 
 
 def global_batch_mean(local: torch.Tensor) -> torch.Tensor:
@@ -201,13 +243,64 @@ def without_nproc(argv: Sequence[str]) -> list[str]:
 
 
 def launch(nproc: int, argv: Sequence[str]) -> int:
-    """Start ``vaekit <argv>`` on ``nproc`` local processes through torchrun; its exit code.
+    """Run ``vaekit <argv>`` on ``nproc`` local processes with torchrun's launcher; the exit code.
 
-    ``--standalone`` picks a free port on this machine; for several machines call torchrun
-    directly with its rendezvous options (see the README).
+    Exactly ``python -m torch.distributed.run --standalone --nproc_per_node=N -m vaekit <argv>``,
+    run in this process so that a failed job ends in one line instead of torchrun's report: when a
+    rank dies, torchrun stops the others (SIGTERM, then SIGKILL after its grace period) and this
+    names the rank, its signal and the checkpoint to resume from. ``--standalone`` picks a free
+    port on this machine; for several machines call torchrun directly (see the README).
     """
+    import logging
+    import time
+
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
     if nproc < 1:
         raise ConfigError(f"--nproc must be at least 1 (got {nproc})")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "vaekit", *without_nproc(argv)]
-    return subprocess.call(cmd)
+    args = torchrun.parse_args(["--standalone", f"--nproc_per_node={nproc}", "-m", "vaekit", *without_nproc(argv)])
+    start = time.monotonic()
+    logging.disable(logging.ERROR)  # the agent's multi-line failure report: replaced by one line below
+    try:
+        torchrun.run(args)
+    except ChildFailedError as err:
+        return _report_failure(err.failures, argv, nproc, time.monotonic() - start)
+    except SignalException as err:  # Ctrl-C / SIGTERM of the launcher: torchrun passed it on to the ranks
+        print(f"vaekit: interrupted ({signal_name(err.sigval)}); the ranks were stopped", file=sys.stderr)
+        return 130
+    finally:
+        logging.disable(logging.NOTSET)
+    return 0
+
+
+def signal_name(sig: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def _report_failure(failures: dict[int, Any], argv: Sequence[str], nproc: int, seconds: float) -> int:
+    """Print which rank died and what is kept; return the job's exit code."""
+    import argparse
+    from pathlib import Path
+
+    from .run import resume_hint
+
+    died = {r: f for r, f in failures.items() if f.exitcode < 0}
+    # Once a rank fails torchrun stops the others with SIGTERM: those deaths are not the cause.
+    cause = {r: f for r, f in died.items() if f.signal_name() != "SIGTERM"} or died
+    if not cause:  # ranks that stopped with an error of their own have printed it
+        return int(min(failures.values(), key=lambda f: f.timestamp).exitcode)
+    rank, f = min(cause.items(), key=lambda kv: (kv[1].timestamp, kv[0]))
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--out")
+    out = parser.parse_known_args(list(argv))[0].out
+    hint = resume_hint(Path(out), nproc) if out else "Resume it with --resume on its run folder."
+    print(f"vaekit: error: rank {rank} (pid {f.pid}) died ({f.signal_name()}); torchrun stopped the "
+          f"other rank(s), the job ended after {seconds:.0f}s. {hint}", file=sys.stderr)
+    return 1

@@ -31,6 +31,16 @@ class RunWriteError(VaekitError):
     exit_code = 1
 
 
+class RunBusyError(VaekitError):
+    """Another process is writing the run folder (it holds the folder's lock)."""
+
+
+class RankFailed(VaekitError):
+    """A data-parallel rank died or lost contact with the others; the last checkpoint is kept."""
+
+    exit_code = 1
+
+
 class TrainingDiverged(VaekitError):
     """Too many non-finite losses or gradients in a row; the last good checkpoint is kept."""
 

@@ -145,12 +145,12 @@ def evaluate_run(
     import datetime as dt
 
     from . import evaluations
-    from .data import open_data
+    from .data.fingerprint import open_run_data
     from .errors import VaekitError
     from .run import load_run
 
     run = load_run(run_dir, device)
-    data = open_data(run.config.data)
+    data = open_run_data(run)  # reliability (issue 13): warns in one line if the data changed since training
     if split is None:
         name, part = ("test", data.test) if data.test is not None else data.eval_split
     else:

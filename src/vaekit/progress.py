@@ -1,7 +1,8 @@
 """Progress for long commands: a tqdm bar in a terminal, a plain line every few seconds elsewhere.
 
 In a log file or under nohup a bar prints nothing useful (tqdm disables itself without a TTY), so a
-50-second evaluation looked hung. :func:`progress` returns an object with the part of tqdm's
+50-second evaluation looked hung. (Training has its own, with the whole run's ETA:
+:class:`vaekit.runlog.Progress`.) :func:`progress` returns an object with the part of tqdm's
 interface the commands use (``update``, ``set_postfix``, ``close``) either way.
 """
 
@@ -11,6 +12,8 @@ import os
 import sys
 import time
 from typing import Any, TextIO
+
+from .runlog import duration
 
 
 class Lines:
@@ -35,7 +38,7 @@ class Lines:
         done = self.n - self.start_n
         rate = done / max(now - self.start, 1e-9)
         pct = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
-        eta = f", ETA {fmt_seconds((self.total - self.n) / rate)}" if self.total and rate > 0 else ""
+        eta = f", ETA {duration((self.total - self.n) / rate)}" if self.total and rate > 0 else ""
         return f"{self.desc}: {self.n}/{self.total}{pct}, {rate:.3g} {self.unit}/s{eta}{self.postfix}"
 
     def set_postfix(self, values: dict[str, Any], refresh: bool = False) -> None:
@@ -45,18 +48,11 @@ class Lines:
         pass
 
 
-def fmt_seconds(s: float) -> str:
-    """``73`` -> ``1:13``, ``4000`` -> ``1:06:40``."""
-    s = int(round(s))
-    h, rest = divmod(s, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
-
-
 def progress(total: int, desc: str, *, enabled: bool = True, unit: str = "it", initial: int = 0,
              file: TextIO | None = None, every: float = 10.0) -> Any:
     """A tqdm bar on a terminal, :class:`Lines` otherwise, silent when not ``enabled``."""
     file = file or sys.stderr
-    every = float(os.environ.get("VAEKIT_PROGRESS_EVERY", every))  # seconds between plain lines
+    every = float(os.environ.get("VAEKIT_PROGRESS_SECONDS", every))  # seconds between plain lines
     if enabled and file.isatty():
         from tqdm import tqdm
 

@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ class Run:
     config: Config
     model: Model
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    written: bool = True  # False: train() found the run finished and wrote nothing
 
 
 def default_run_dir(cfg: Config, root: Path = Path("runs")) -> Path:
@@ -57,13 +60,22 @@ def default_run_dir(cfg: Config, root: Path = Path("runs")) -> Path:
     return path
 
 
+def _entries(path: Path) -> list[Path]:
+    """What a run folder holds, its lock file aside (a folder that holds only a lock is empty)."""
+    from .runlock import LOCK
+
+    return [p for p in path.iterdir() if p.name != LOCK] if path.is_dir() else []
+
+
 def check_run_dir(path: Path, *, resume: bool, overwrite: bool) -> None:
     """Refuse to write into an existing run unless asked to resume or overwrite it."""
     if resume:
         if not (path / LAST).is_file():
             raise CheckpointError(f"--resume: {path} has no checkpoint ({LAST}) to resume from")
         return
-    if path.exists() and any(path.iterdir()):
+    if path.exists() and not path.is_dir():
+        raise VaekitError(f"{path} is a file, not a run folder; choose another --out")
+    if _entries(path):
         if not overwrite:
             raise VaekitError(
                 f"{path} already holds a run; pass --resume to continue it, "
@@ -74,9 +86,15 @@ def check_run_dir(path: Path, *, resume: bool, overwrite: bool) -> None:
 
 
 def clear_run_dir(path: Path) -> None:
-    """Delete an old run (``--overwrite``), called only once the new run is ready to start."""
-    if path.exists():
-        shutil.rmtree(path)
+    """Delete an old run (``--overwrite``), called only once the new run is ready to start.
+
+    Everything goes but the lock file, which the caller holds: the folder stays locked throughout.
+    """
+    for p in _entries(path):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -111,6 +129,9 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
     if not path.is_dir():
         raise CheckpointError(f"run folder {path} does not exist")
     cfg = load_json(path / CONFIG)
+    from .data.fingerprint import locate
+
+    cfg = dataclasses.replace(cfg, data=locate(path, cfg.data))  # the data moved along with the run
     source = path / MODEL if (path / MODEL).is_file() else path / LAST
     tensors, meta = checkpoint.load_tensors(source)
     if meta.get("model") != cfg.model.name:
@@ -134,6 +155,28 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
     return load_run(path, device).model
 
 
+def resume_hint(run_dir: Path, nproc: int | None = None) -> str:
+    """What a stopped run keeps, and the command that continues it (or that nothing was saved)."""
+    last = run_dir / LAST
+    if not last.is_file():
+        return f"No checkpoint was written yet; start again with: vaekit train --out {run_dir} --overwrite"
+    try:
+        meta = checkpoint.read_meta(last)
+        at = f"epoch {meta['epoch']}" + (f" + {meta['batch']} batches" if meta.get("batch") else "") + \
+            f", step {meta['step']}"
+    except (CheckpointError, KeyError):
+        at = "unreadable: --resume will say why"
+    flag = f" --nproc {nproc}" if nproc and nproc > 1 else ""
+    return f"The last checkpoint ({at}) is kept; continue with: vaekit train{flag} --out {run_dir} --resume"
+
+
+def finished_message(run_dir: Path, cfg: Config, epochs: int) -> str:
+    """What ``--resume`` says of a run that already trained all its epochs (it writes nothing)."""
+    more = ("a cosine schedule cannot be extended: start a new run to train longer" if cfg.train.lr_schedule == "cosine"
+            else f"to train longer: vaekit train --out {run_dir} --resume --epochs N (N > {epochs})")
+    return f"{run_dir} has finished: it trained all {epochs} epochs; nothing to do ({more})"
+
+
 # Train keys that may change when a run is resumed: they do not alter the optimisation path.
 RESUMABLE_CHANGES = {"epochs", "progress", "device", "tensorboard", "eval_batch_size", "threads", "plot_every", "compile",
                      "snapshot_every"}
@@ -147,6 +190,9 @@ def check_resume_config(saved: Config, new: Config) -> None:
             f"--resume: train.epochs cannot change from {old['train']['epochs']} to {new.train.epochs} "
             "with the cosine LR schedule, whose period is the epoch count; start a new run instead"
         )
+    for cfg in (old, cur):  # the saved path may be relative (runs from before it was stored absolute)
+        if cfg["data"].get("path"):
+            cfg["data"]["path"] = str(Path(cfg["data"]["path"]).expanduser().resolve())
     for section in ("data", "model", "train"):
         for key, value in cur[section].items():
             if section == "train" and key in RESUMABLE_CHANGES:
@@ -158,14 +204,49 @@ def check_resume_config(saved: Config, new: Config) -> None:
                 )
 
 
+# errno -> (what it means, how to fix the cause); the message never guesses another cause.
+_WRITE_ERRORS = {
+    errno.ENOSPC: ("the disk is full", "free some space"),
+    errno.EDQUOT: ("the disk quota is used up", "free some space"),
+    errno.EROFS: ("the file system is mounted read-only", "make it writable"),
+    errno.EACCES: ("", "fix the permissions of {file}"),
+    errno.EPERM: ("", "fix the permissions of {file}"),
+    errno.ENOENT: ("a folder on the path is missing", ""),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", ""),
+    errno.EEXIST: ("a part of the path is a file, not a folder", ""),
+}
+
+
+def write_error_message(err: OSError, run_dir: Path, what: str, *, flag: str | None = "--out",
+                        resume: bool = False, note: str = "") -> str:
+    """One line for a failed write into ``run_dir`` that follows the real errno: what failed, why,
+    what to do; ``--resume`` is suggested only when a checkpoint exists to resume from."""
+    meaning, fix = _WRITE_ERRORS.get(err.errno or 0, ("", ""))
+    fix = fix.format(file=err.filename or run_dir)
+    reason = (err.strerror or str(err)) + (f" ({meaning})" if meaning else "")
+    if err.filename and Path(err.filename) != run_dir:
+        reason += f": {err.filename}"
+    msg = f"cannot write {what} in {run_dir}: {reason}"
+    if resume and (run_dir / LAST).is_file():
+        then = f"{fix}, then continue" if fix else "continue"
+        msg += f"; the files written before are intact; {then} with: vaekit train --out {run_dir} --resume"
+    else:
+        todo = " or ".join(t for t in (fix, f"choose another {flag}" if flag else "") if t)
+        msg += f"; {todo}" if todo else ""
+    return msg + (f"; {note}" if note else "")
+
+
 @contextlib.contextmanager
-def run_writes(run_dir: Path, what: str) -> Iterator[None]:
-    """Turn an OS error while writing into the run folder into one clear line."""
+def run_writes(run_dir: str | Path, what: str, *, flag: str | None = "--out", resume: bool = False,
+               note: str = "") -> Iterator[None]:
+    """Turn an OS error while writing into the run folder into one line (:class:`RunWriteError`, exit 1).
+
+    ``what``: the file(s) being written ("evaluation.json"); ``flag``: the option choosing another
+    place (``"-o"``; None when there is none); ``resume``: a training write, so point to ``--resume``
+    when a checkpoint exists; ``note``: appended, e.g. "the results printed above stand".
+    """
     try:
         yield
     except OSError as err:
-        reason = err.strerror or str(err)
-        raise RunWriteError(
-            f"cannot write {what} in {run_dir}: {reason}; files written before are intact. "
-            "Free some space or choose another --out, then --resume"
-        ) from None
+        raise RunWriteError(write_error_message(err, Path(run_dir), what, flag=flag, resume=resume,
+                                                note=note)) from None

@@ -66,6 +66,9 @@ def score_csv(run_dir: str | Path, data: str | Path, out: str | Path, samples: i
     columns = run.config.model.columns
     if run.config.model.likelihood != "mixed" or not columns:
         raise VaekitError(f"{run_dir}: was not trained on a table (data.source=csv); score needs a csv-trained run")
+    from .data.fingerprint import check_data_fingerprint  # reliability (issue 13): the training table changed?
+
+    check_data_fingerprint(run.dir, run.config.data, "warn", path=data)
     x = torch.from_numpy(load_table(data, columns))  # (N, D) with the training layout
     scores = score_rows(run.model, x, samples, seed)
     with open(out, "w", newline="") as f:

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,22 +26,10 @@ from .errors import ConfigError, TrainingDiverged, TrainingInterrupted
 from .evaluate import elbo
 from .models import build
 from .optim import make_optimizer, make_scheduler, select_device
-from .run import (
-    CONFIG,
-    LAST,
-    METRICS,
-    MODEL,
-    Run,
-    check_resume_config,
-    check_run_dir,
-    clear_run_dir,
-    default_run_dir,
-    model_meta,
-    read_metrics,
-    run_writes,
-    snapshot_path,
-)
-from .runlog import Running, format_row, tensorboard_writer, truncate_metrics
+from .run import (CONFIG, LAST, METRICS, MODEL, Run, check_resume_config, check_run_dir, clear_run_dir, default_run_dir,
+                  finished_message, model_meta, read_metrics, resume_hint, run_writes, snapshot_path)
+from .runlock import lock_run
+from .runlog import Progress, Running, format_row, tensorboard_writer, truncate_metrics
 
 
 class Trainer:
@@ -93,6 +82,7 @@ class Trainer:
         self.bad_in_row = 0
         self.stop_signal: int | None = None
         self.running = Running()
+        self.progress = Progress(False, t.epochs, 1, self.log)  # fit() makes the one a person sees
         if self.device.type == "cuda":  # the whole dataset on the GPU: batches by index, no copies
             self.data.train = self.data.train.to(self.device)
         from .data.stream import make_loader  # rows on disk stream, rows in memory index
@@ -130,19 +120,10 @@ class Trainer:
     def train_epoch(self) -> dict[str, float]:
         """One pass over the loader (from batch ``self.batch`` when resuming mid-epoch); returns
         the per-example averages of every term over the epoch."""
-        from tqdm import tqdm
-
         self.model.train()
         self.loader.set_epoch(self.epoch, self.batch)
         every = self.cfg.train.checkpoint_every_steps
-        bar = tqdm(
-            total=len(self.loader),
-            initial=self.batch,
-            desc=f"epoch {self.epoch + 1}/{self.cfg.train.epochs}",
-            disable=None if (self.cfg.train.progress and self.is_main) else True,
-            leave=False,
-            file=sys.stderr,
-        )
+        self.progress.start(self.epoch, self.batch)
         for x, y in self.loader:
             x = x.to(self.device, non_blocking=True)
             y = None if y is None else y.to(self.device, non_blocking=True)
@@ -152,10 +133,8 @@ class Trainer:
                 self._interrupt()
             if every and self.step - self.saved_step >= every and self.batch < len(self.loader):
                 self.save_checkpoint()
-            if bar.disable is False and (self.batch % 25 == 0 or self.batch == len(self.loader)):
-                bar.set_postfix({k: f"{v:.2f}" for k, v in self.running.averages().items()}, refresh=False)
-            bar.update(1)
-        bar.close()
+            self.progress.step(self.running.averages)
+        self.progress.close()
         if self.world > 1:  # every rank saw its shard: the epoch's averages are over all of them
             self.running.load(distributed.merge_running(distributed.gather_running(self.running.state())), self.device)
         averages = self.running.averages()
@@ -165,6 +144,8 @@ class Trainer:
 
     def _step(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
         """One optimiser step, or none when the loss or a gradient is not finite."""
+        if _FAULT and _FAULT == f"kill-rank:{distributed.env().rank}:step:{self.step}":
+            os.kill(os.getpid(), 9)  # the dead-rank test: SIGKILL at a chosen step, mid-epoch
         if self.world > 1:
             distributed.seed_step(self.cfg.train.seed, self.step)
         with distributed.autocast(self.cfg.train, self.device):
@@ -192,7 +173,8 @@ class Trainer:
         self.skipped += 1
         self.bad_in_row += 1
         if self.bad_in_row >= self.cfg.train.max_bad_steps:
-            kept = f"the last good checkpoint {self.dir / LAST} is kept" if (self.dir / LAST).is_file() else "no checkpoint was written yet"
+            kept = f"the last good checkpoint {self.dir / LAST} is kept" if (self.dir / LAST).is_file() else \
+                "no checkpoint was written yet"
             raise TrainingDiverged(
                 f"training stopped: {self.bad_in_row} non-finite losses or gradients in a row at epoch "
                 f"{self.epoch + 1}, batch {self.batch + 1} (step {self.step}); {kept}. "
@@ -204,10 +186,9 @@ class Trainer:
 
         name = signal.Signals(self.stop_signal).name if self.stop_signal else "a signal"
         self.save_checkpoint()
-        raise TrainingInterrupted(
-            f"stopped by {name} in epoch {self.epoch + 1} after batch {self.batch}/{len(self.loader)}; "
-            f"checkpoint saved. Resume with: vaekit train --out {self.dir} --resume"
-        )
+        kept = resume_hint(self.dir, self.world) if self.is_main else "Rank 0 saved the checkpoint."
+        raise TrainingInterrupted(f"stopped by {name} in epoch {self.epoch + 1} after batch {self.batch}/"
+                                  f"{len(self.loader)}. {kept}")
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
@@ -236,11 +217,12 @@ class Trainer:
     def fit(self) -> Run:
         """Train up to ``train.epochs``, evaluating, logging and checkpointing as configured."""
         t = self.cfg.train
-        writer = tensorboard_writer(self.dir, t.tensorboard) if self.is_main else None
+        writer = tensorboard_writer(self.dir, t.tensorboard, self.log) if self.is_main else None
+        self.progress = Progress(t.progress and self.is_main, t.epochs, len(self.loader), self.log)
         with self._signals():
             self._fit_epochs(writer)
         if self.is_main:
-            with run_writes(self.dir, "the final model and pictures"):
+            with run_writes(self.dir, "the final model and pictures", resume=True):
                 self.finish()
             if writer is not None:
                 writer.close()
@@ -282,13 +264,13 @@ class Trainer:
                 self.save_checkpoint()  # every rank: the others only note the step
             if t.snapshot_every and self.epoch % t.snapshot_every == 0 and self.is_main:
                 meta = model_meta(self.cfg, self.model, self.epoch, self.step)
-                with run_writes(self.dir, "a weight snapshot"):
+                with run_writes(self.dir, "a weight snapshot", resume=True):
                     checkpoint.save_model(self.dir / snapshot_path(self.epoch), self.model, meta)
             if distributed.any_flags(self.stop_signal is not None)[0]:
                 self._interrupt()
 
     def _write_metrics(self, row: dict[str, Any], writer: Any) -> None:
-        with run_writes(self.dir, METRICS), open(self.dir / METRICS, "a") as f:
+        with run_writes(self.dir, METRICS, resume=True), open(self.dir / METRICS, "a") as f:
             f.write(json.dumps(row) + "\n")
         if writer is not None:
             for key, value in row.items():
@@ -306,9 +288,16 @@ class Trainer:
             return
         meta = model_meta(self.cfg, self.model, self.epoch, self.step)
         meta.update(batch=self.batch, running=running, skipped=self.skipped, **extra)
-        with run_writes(self.dir, "a checkpoint"):
+        with run_writes(self.dir, "a checkpoint", resume=True):
             checkpoint.save_training_state(self.dir / LAST, self.model, self.opt, self.scheduler, meta)
         self.saved_step = self.step
+
+    def finished(self) -> bool:
+        """A resumed run that already trained all its epochs and wrote its final model."""
+        try:
+            return self.epoch >= self.cfg.train.epochs and checkpoint.read_meta(self.dir / MODEL).get("epoch") == self.epoch
+        except Exception:  # noqa: BLE001 - no or a torn final model: finish() writes it again
+            return False
 
     def finish(self) -> None:
         """Final weights, the two pictures every run shows, and plots/curves.png (+ manifold.png if d = 2)."""
@@ -330,36 +319,68 @@ class Trainer:
         final_pictures(self.model, self.data, read_metrics(self.dir), self.dir / "plots", self.cfg.train.seed)
 
 
-def train(
-    config: Config,
-    run_dir: str | Path | None = None,
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    log: Callable[[str], None] | None = None,
-) -> Run:
+def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = False, overwrite: bool = False,
+          log: Callable[[str], None] | None = None, init_only: bool = False) -> Run:
     """Train the model a config describes and write a run folder; return the :class:`Run`.
 
-    An existing run folder is never reused silently: pass ``resume=True`` to continue it exactly
-    where its last checkpoint left it, or ``overwrite=True`` to replace it.
+    An existing run folder is never reused silently: pass ``resume=True`` to continue it exactly where
+    its last checkpoint left it, or ``overwrite=True`` to replace it. One process at a time writes a run
+    folder (:func:`vaekit.runlock.lock_run`). ``train.epochs = 0`` needs ``init_only`` (untrained, on purpose).
     """
+    from .data.fingerprint import check_data_fingerprint, record, recorded, resolved
+
+    if config.train.epochs < 1 and not init_only:  # untrained weights and pictures, looking trained
+        raise ConfigError(f"train.epochs must be at least 1 (got {config.train.epochs}); nothing was written")
     path = Path(run_dir) if run_dir is not None else default_run_dir(config)
-    # Under torchrun every rank checks the folder before any rank writes: building the Trainer
-    # wraps the model in DDP, a collective that no rank passes before all have arrived.
-    with distributed.session(config.train.device) as job:
+    # The data's absolute path goes into config.json, so the run finds it from any directory.
+    config = dataclasses.replace(config, data=resolved(config.data))
+    with distributed.session(config.train.device) as job, contextlib.ExitStack() as held:
+        # Every rank refuses a wrong --out at once; rank 0, the only writer, takes the folder's lock
+        # and checks again under it (another writer may have come and gone since). Under torchrun
+        # the others learn of a refusal in on_main, before the collectives of building the Trainer.
         check_run_dir(path, resume=resume, overwrite=overwrite)
+
+        def under_lock() -> None:
+            with run_writes(path, "the run folder", resume=resume):
+                held.enter_context(lock_run(path, "train", create=True))
+            check_run_dir(path, resume=resume, overwrite=overwrite)
+            if resume:
+                check_data_fingerprint(path, config.data, mode="refuse")
+
+        distributed.on_main(under_lock)
         # Data and model are built before anything is written: a bad input leaves no half-made run.
         trainer = Trainer(config, path, resume=resume, log=log, is_main=job.is_main)
-        if job.is_main:
-            with run_writes(path, "the run folder"):
-                if not resume:
-                    if overwrite:
-                        clear_run_dir(path)
-                    path.mkdir(parents=True, exist_ok=True)
-                    checkpoint.atomic_write_text(path / CONFIG, trainer.cfg.to_json())
-                    (path / METRICS).unlink(missing_ok=True)
-                else:
+        done = trainer.epoch + (trainer.batch > 0)  # a checkpoint in the middle of an epoch counts it begun
+        if resume and done > config.train.epochs:
+            had = f"{trainer.epoch} epochs" + (f" + {trainer.batch} batches" if trainer.batch else "")
+            raise ConfigError(f"--resume: {path} has trained {had}, more than train.epochs = {config.train.epochs}; "
+                              f"pass --epochs N (N >= {done}) to continue it")
+        if resume and distributed.any_flags(job.is_main and trainer.finished())[0]:
+            (log or (lambda msg: print(msg, file=sys.stderr)))(finished_message(path, trainer.cfg, trainer.epoch))
+            return Run(path, trainer.cfg, trainer.model, read_metrics(path), written=False)
+
+        def prepare() -> None:
+            with run_writes(path, "the run folder", resume=resume):
+                if not resume and overwrite:
+                    clear_run_dir(path)
+                # On --resume too: the config it continues with (only RESUMABLE_CHANGES differ)
+                checkpoint.atomic_write_text(path / CONFIG, trainer.cfg.to_json())
+                if not resume or recorded(path) is None:
+                    record(path, trainer.cfg.data)
+                if resume:
                     truncate_metrics(path, trainer.epoch)
-        run = trainer.fit()
+                else:
+                    (path / METRICS).unlink(missing_ok=True)
+
+        distributed.on_main(prepare)
+        try:
+            run = trainer.fit()
+        except RuntimeError as err:  # under torchrun: another rank died (torchrun names it)
+            if not distributed.is_peer_failure(err):
+                raise
+            raise distributed.rank_lost(err, resume_hint(path, distributed.env().world)) from None
         distributed.barrier()  # no rank leaves (and tears the group down) before rank 0 has finished
         return run
+
+
+_FAULT = os.environ.get("VAEKIT_FAULT", "")  # fault injection for tests, as in vaekit.checkpoint

@@ -137,6 +137,6 @@ def test_cli_sample_label(trained, tmp_path, capsys):
 def test_cli_label_refused_for_unconditional_models(tmp_path, capsys):
     cfg = small_config(model={"hidden": [8], "latent_dim": 2}, data={"limit": 64})
     cfg.train.epochs = 0
-    vaekit.train(cfg, tmp_path / "vae", log=lambda s: None)
+    vaekit.train(cfg, tmp_path / "vae", log=lambda s: None, init_only=True)
     assert main(["sample", str(tmp_path / "vae"), "--label", "3", "-o", str(tmp_path / "s.png")]) == 2
     assert "not conditional" in capsys.readouterr().err

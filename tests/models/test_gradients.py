@@ -109,7 +109,7 @@ def test_gradient_variance_on_a_model():
 def test_cli_gradvar(tmp_path, capsys):
     cfg = small_config(model={"hidden": [16], "latent_dim": 2}, data={"limit": 128})
     cfg.train.epochs = 0  # the initial weights are enough to compare the estimators
-    vaekit.train(cfg, tmp_path / "run", log=lambda s: None)
+    vaekit.train(cfg, tmp_path / "run", log=lambda s: None, init_only=True)
     assert main(["gradvar", str(tmp_path / "run"), "--batch-size", "10", "--draws", "20"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["batch"] == 10 and out["draws"] == 20 and out["ratio_score"] > 1

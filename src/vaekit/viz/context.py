@@ -57,11 +57,11 @@ class Skip(Exception):
 
 def open_context(run_dir: str | Path, device: str = "cpu") -> PlotContext:
     """Load a run folder's model, metrics and data (as its config describes them) for plotting."""
-    from ..data import open_data
+    from ..data.fingerprint import open_run_data  # reliability (issue 13): warns if the data changed
     from ..run import load_run
 
     run = load_run(run_dir, device)
-    return PlotContext(run.model, open_data(run.config.data), run.metrics)
+    return PlotContext(run.model, open_run_data(run), run.metrics)
 
 
 __all__ = ["PlotContext", "PlotOptions", "Skip", "open_context"]
