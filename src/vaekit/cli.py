@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -348,6 +349,13 @@ def _output(args: argparse.Namespace, default: str) -> Path:
     return path
 
 
+def _writing(args: argparse.Namespace, path: Path, what: str) -> Any:
+    """The run folder's lock while ``path`` (inside it, by default) is written; none elsewhere."""
+    from .runlock import lock_run
+
+    return lock_run(args.run, what, writes_to=[path]) if Path(args.run).is_dir() else contextlib.nullcontext()
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
@@ -362,7 +370,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
             raise VaekitError(f"--label: a '{model.name}' model is not conditional on labels (train a cvae)")
         extra["label"] = args.label
     torch.manual_seed(args.seed)
-    print(f"wrote {save_grid(model.sample(args.n, args.temperature, **extra), path)}")
+    with _writing(args, path, "sample"):
+        print(f"wrote {save_grid(model.sample(args.n, args.temperature, **extra), path)}")
     return 0
 
 
@@ -390,8 +399,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     if len(x) < args.n:
         print(f"note: the {name} split has {len(x)} examples; showing all of them", file=sys.stderr)
     grid = reconstruction_pairs(x, run.model.reconstruct(x))
-    print(f"wrote {save_grid(grid, path, nrow=pair_columns(len(x)))} ({len(x)} {name} images: each row of "
-          "originals above its reconstructions)")
+    with _writing(args, path, "reconstruct"):
+        save_grid(grid, path, nrow=pair_columns(len(x)))
+    print(f"wrote {path} ({len(x)} {name} images: each row of originals above its reconstructions)")
     return 0
 
 
@@ -410,7 +420,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from .compare import save_embeddings
 
     path = _output(args, f"latents-{args.split}.npz")
-    shapes = save_embeddings(args.run, path, args.split)
+    with _writing(args, path, "embed"):
+        shapes = save_embeddings(args.run, path, args.split)
     print(f"wrote {path}: " + ", ".join(f"{k} {v}" for k, v in shapes.items()))
     return 0
 
@@ -456,7 +467,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     from .score import score_csv
 
     path = _output(args, f"scores-{Path(args.data).stem}.csv")
-    s = score_csv(args.run, args.data, path, samples=args.samples, seed=args.seed)
+    with _writing(args, path, "score"):
+        s = score_csv(args.run, args.data, path, samples=args.samples, seed=args.seed)
     top = (-s["score"]).argsort()[:5]  # nan (rows with no value) last
     empty = f" ({int((s['observed'] == 0).sum())} with no value: score nan)" if (s["observed"] == 0).any() else ""
     print(f"wrote {path}: {len(s['score'])} rows{empty}; most anomalous lines: {', '.join(str(i + 2) for i in top)}")
