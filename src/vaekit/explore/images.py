@@ -36,7 +36,7 @@ def load_upload(raw: bytes, shape: tuple[int, ...]) -> Tensor:
     c, h, w = shape
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
             with Image.open(io.BytesIO(raw)) as im:  # reads the header only
                 iw, ih = im.size
                 if iw * ih > MAX_PIXELS:
@@ -50,6 +50,8 @@ def load_upload(raw: bytes, shape: tuple[int, ...]) -> Tensor:
                 a = np.asarray(im, dtype=np.uint8)
     except VaekitError:
         raise
+    except Image.DecompressionBombError:  # Pillow's own limit (twice its warning size), met at open
+        raise VaekitError(f"the image is over {MAX_PIXELS / 1e6:.1f} megapixels, the limit") from None
     except MemoryError:
         raise VaekitError("the image is too large to decode") from None
     except Exception as err:  # PIL raises UnidentifiedImageError, OSError, SyntaxError... on bad files
