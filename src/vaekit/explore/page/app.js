@@ -255,7 +255,9 @@
   const sample = latest(async () => {
     const T = +$("temp").value;
     $("temp-val").textContent = T.toFixed(2);
-    tiles($("samples"), await B.sample(16, T, label, state.seed), 16, 4);
+    const seed = state.seed, at = label;
+    tiles($("samples"), await B.sample(16, T, at, seed), 16, 4);
+    state.sampleShown = { T, label: at, seed };
   });
 
   // ---- start --------------------------------------------------------------------------------
