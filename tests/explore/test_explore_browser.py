@@ -63,10 +63,11 @@ def check_pad(page, ex, fx, fy):
     return want
 
 
-@pytest.mark.parametrize("name", ["mlp2", "conv3"])
-def test_a_click_on_the_pad_shows_model_decode_of_its_z(browser, name):
+@pytest.mark.parametrize("name,query,where", [("mlp2", "?decode=server", "by PyTorch"), ("conv3", "", "in this page")])
+def test_a_click_on_the_pad_shows_model_decode_of_its_z(browser, name, query, where):
     ex, srv = explorer(name), server(name)
-    page, errors, _ = open_page(browser, srv.url)
+    page, errors, _ = open_page(browser, srv.url + query)
+    assert page.locator("#mode").text_content().startswith(f"served: decoded {where}")
     a = check_pad(page, ex, 0.25, 0.3)
     b = check_pad(page, ex, 0.8, 0.7)
     assert np.abs(a - b).max() > 0 or name == "conv3"  # two places, two images (unless collapsed)

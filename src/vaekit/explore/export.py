@@ -205,18 +205,26 @@ def score_plan(model: nn.Module, ex: Explorer, enc: dict[str, Any] | None) -> di
     return None
 
 
+def page_plan(ex: Explorer) -> dict[str, Any]:
+    """The networks the page runs: decoder, encoder (or why not), scoring, and the weight blob.
+
+    Raises :class:`Unsupported` when the decoder cannot be run in the page.
+    """
+    w = Weights()
+    dec = decoder_plan(ex.model, ex, w)
+    enc, note = encoder_plan(ex.model, ex, w)
+    return {"decoder": dec, "encoder": enc, "score": score_plan(ex.model, ex, enc), "note": note,
+            "weights": b64_f32(w.blob())}
+
+
 def build_page(ex: Explorer) -> str:
     """The exported HTML page, as a string."""
-    w = Weights()
     try:
-        dec = decoder_plan(ex.model, ex, w)
+        plan = page_plan(ex)
     except Unsupported as why:
         raise VaekitError(f"--export: the page cannot run this '{ex.model.name}' model's decoder ({why}); "
                           f"serve it with 'vaekit explore {ex.run_dir}' instead") from None
-    enc, note = encoder_plan(ex.model, ex, w)
-    embed = {"info": ex.info(), "plan": {"decoder": dec, "encoder": enc, "score": score_plan(ex.model, ex, enc),
-                                         "note": note, "weights": b64_f32(w.blob())}}
-    data = json.dumps(embed, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
+    data = json.dumps({"info": ex.info(), "plan": plan}, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
     scripts = f"<script>window.VAEKIT_EMBED={data};</script>\n" + "\n".join(
         f"<script>{read_asset(name)}</script>" for name in SCRIPTS)
     style = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n<style>{read_asset("style.css")}</style>'
@@ -230,4 +238,4 @@ def export_page(ex: Explorer, out: str | Path) -> Path:
     return path
 
 
-__all__ = ["build_page", "decoder_plan", "encoder_plan", "export_page", "run_plan"]
+__all__ = ["Unsupported", "build_page", "decoder_plan", "encoder_plan", "export_page", "page_plan", "run_plan"]

@@ -12,6 +12,7 @@ API (``n`` codes of ``D`` numbers; pixels flat in the data's (C, H, W) order)::
 
     GET  /api/info                         the static info of Explorer.info()
     GET  /api/item?i=K                     {"x", "code", "label"} of held-out example K
+    GET  /api/plan                         the decoder/encoder as the page runs them (export.page_plan)
     POST /api/decode  {"z", "n", "label"}  -> float32 little-endian (n, P): model.decode(z)
     POST /api/sample  {"n", "temperature", "label", "seed"} -> float32 (n, P): model.sample
     POST /api/encode  {"x", "label"}       -> {"code", "spread", "x", "recon", "score", "percentile"}
@@ -21,6 +22,7 @@ API (``n`` codes of ``D`` numbers; pixels flat in the data's (C, H, W) order)::
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import traceback
 from http import HTTPStatus
@@ -65,6 +67,12 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "vaekit-explore"
     sys_version = ""
     server: "ExploreServer"
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out as two writes; without TCP_NODELAY, Nagle's algorithm holds the
+        # second until the client's delayed ACK (~40 ms on Linux): a pointer move would wait for it.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         if self.server.verbose:
@@ -182,6 +190,11 @@ class Handler(BaseHTTPRequestHandler):
     def get_info(self) -> None:
         self._send(200, self.server.info, "application/json")
 
+    def get_plan(self) -> None:
+        if self.server.plan is None:
+            raise BadRequest(HTTPStatus.NOT_FOUND, "this model's decoder runs in the server only")
+        self._send(200, self.server.plan, "application/json")
+
     def get_item(self) -> None:
         q = parse_qs(urlsplit(self.path).query)
         raw = q.get("i", [""])[0]
@@ -226,12 +239,18 @@ class ExploreServer(ThreadingHTTPServer):
         self.page = served_page().encode()
         self.assets = {name: read_asset(name).encode() for name in ASSETS}
         self.info = json.dumps(explorer.info(), allow_nan=False).encode()
+        from .export import Unsupported, page_plan  # (export imports this module)
+
+        try:  # the decoder as the page can run it: pointer moves then cost no request
+            self.plan: bytes | None = json.dumps(page_plan(explorer), allow_nan=False).encode()
+        except Unsupported:
+            self.plan = None
         port = self.server_address[1]
         loopback = host in ("127.0.0.1", "localhost", "::1")
         self.allowed_hosts = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"} if loopback else None
         self.get_routes: dict[str, Callable[[Handler], None]] = {
             "/": Handler.get_index, "/index.html": Handler.get_index, "/favicon.ico": Handler.get_favicon,
-            "/api/info": Handler.get_info, "/api/item": Handler.get_item,
+            "/api/info": Handler.get_info, "/api/item": Handler.get_item, "/api/plan": Handler.get_plan,
             **{f"/page/{name}": Handler.get_asset for name in ASSETS},
         }
         self.post_routes: dict[str, Callable[[Handler], None]] = {

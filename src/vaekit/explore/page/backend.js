@@ -18,12 +18,25 @@ const Backends = (() => {
   }
   const floats = (r) => r.arrayBuffer().then((b) => new Float32Array(b));
 
+  // ?decode=server keeps every decode in PyTorch; by default the page runs the decoder itself
+  // when the server offers it (/api/plan: the export's networks), so a pointer move costs no request.
   function served() {
     const post = (url, body) => fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body) }).then(check);
-    return {
+    const api = {
       mode: "served: decoded by PyTorch in the vaekit server",
-      info: () => fetch("/api/info").then(check).then((r) => r.json()),
+      info: async () => {
+        const info = await fetch("/api/info").then(check).then((r) => r.json());
+        if (new URLSearchParams(location.search).get("decode") !== "server") {
+          const r = await fetch("/api/plan");
+          if (r.ok) {
+            const mine = local(info, await r.json());
+            Object.assign(api, { decode: mine.decode, decodeNow: mine.decodeNow,
+              mode: "served: decoded in this page (JavaScript); encodings, samples and scores by PyTorch in the vaekit server" });
+          }
+        }
+        return info;
+      },
       decode: (zs, n, label) => post("/api/decode", { z: Array.from(zs), n, label }).then(floats),
       sample: (n, temperature, label, seed) => post("/api/sample", { n, temperature, label, seed }).then(floats),
       encode: (x, label) => post("/api/encode", { x: Array.from(x), label }).then((r) => r.json()),
@@ -32,6 +45,7 @@ const Backends = (() => {
         .then(check).then((r) => r.json()),
       item: (i) => fetch(`/api/item?i=${i}`).then(check).then((r) => r.json()),
     };
+    return api;
   }
 
   // mulberry32: a small seeded generator, so "fresh draws" and binarization repeat for a seed.
@@ -64,8 +78,8 @@ const Backends = (() => {
     return null;
   }
 
-  function embedded(E) {
-    const info = E.info, plan = E.plan, W = NN.b64f32(plan.weights);
+  function local(info, plan) {
+    const W = NN.b64f32(plan.weights);
     const D = info.latent_dim, P = info.shape.reduce((a, b) => a * b, 1);
     const dec = NN.decoder(plan.decoder, W), enc = plan.encoder ? NN.encoder(plan.encoder, W) : null;
     const raw = NN.decoder({ ...plan.decoder, mean: { fn: "identity", size: plan.decoder.mean.size } }, W);
@@ -149,6 +163,7 @@ const Backends = (() => {
       decode: later(decode), sample: later(sample), encode: later(encode), upload, item: later(item),
       decodeNow: decode, encodeNow: (x, label) => (enc ? enc(Float32Array.from(x), label) : null) };
   }
+  const embedded = (E) => local(E.info, E.plan);
 
   return { served, embedded };
 })();
