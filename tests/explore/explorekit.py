@@ -27,6 +27,9 @@ RUNS = {
     "conv3": {"model": {"arch": "conv", "latent_dim": 3, "channels": [4, 8], "dense": [16]}},
     "cvae": {"model": {"name": "cvae", "latent_dim": 2, "hidden": [32]}},
     "ae": {"model": {"name": "ae", "latent_dim": 2, "hidden": [32], "likelihood": "gaussian"}},
+    # RGB 16x16 squares (tests/viz/vizkit.rgb_npz), a conv decoder with a learned per-pixel variance
+    "rgb": {"data": {"source": "arrays"}, "model": {"arch": "conv", "latent_dim": 2, "channels": [4, 8],
+                                                   "dense": [16], "likelihood": "gaussian-learned"}},
 }
 
 
@@ -43,6 +46,13 @@ def trained(name: str) -> Path:
     over = [{"data": {"source": "digits"}, "train": {"epochs": 1, "batch_size": 64, "progress": False,
                                                       "tensorboard": False, "seed": 0}}, RUNS[name]]
     out = _root() / name
+    if name == "rgb":
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "viz"))
+        from vizkit import rgb_npz
+
+        over.append({"data": {"path": str(rgb_npz(_root()))}})
     vaekit.train(vaekit.resolve(overrides=over), out, log=lambda s: None)
     return out
 

@@ -63,7 +63,8 @@ def check_pad(page, ex, fx, fy):
     return want
 
 
-@pytest.mark.parametrize("name,query,where", [("mlp2", "?decode=server", "by PyTorch"), ("conv3", "", "in this page")])
+@pytest.mark.parametrize("name,query,where", [("mlp2", "?decode=server", "by PyTorch"), ("conv3", "", "in this page"),
+                                              ("rgb", "", "in this page")])
 def test_a_click_on_the_pad_shows_model_decode_of_its_z(browser, name, query, where):
     ex, srv = explorer(name), server(name)
     page, errors, _ = open_page(browser, srv.url + query)
