@@ -31,6 +31,7 @@ import math
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -99,7 +100,7 @@ def measure(name: str, run: Path, browser, n: int, warmup: int, tmp: Path) -> di
             row[key] = summary(moves(page, n + warmup)[warmup:])
             page.close()
     finally:
-        proc.send_signal(2)  # Ctrl-C: the server stops cleanly
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: the server stops cleanly
         proc.wait(timeout=30)
     ex = Explorer.open(run)
     path = export_page(ex, tmp / f"{name}.html")
@@ -146,7 +147,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-explore-"))
     runs = dict(item.split("=", 1) for item in args.runs) if args.runs else \
         {p: str(train(p, tmp / p, args.epochs)) for p in ("pytorch-example", "keras-conv")}
-    rows = []
+    rows, load_before = [], os.getloadavg()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=FLAGS)
         for name, run in runs.items():
@@ -160,7 +161,9 @@ def main() -> None:
         "settings": {"moves": args.moves, "warmup": args.warmup, "epochs": None if args.runs else args.epochs,
                      "browser": f"headless Chromium {version}", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
                      "cpu_affinity": sorted(os.sched_getaffinity(0)), "cores": os.cpu_count(),
-                     "machine": platform.machine(), "date": dt.date.today().isoformat()},
+                     "machine": platform.machine(), "date": dt.date.today().isoformat(),
+                     # other work on the machine shows here: each pointer move crosses 2-3 processes
+                     "loadavg_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ pointer move on the pad, a drawn stroke and a slider change.
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 
@@ -41,7 +42,7 @@ def main(run: str, out: str) -> None:
             page.screenshot(path=out, full_page=True)
             browser.close()
     finally:
-        proc.send_signal(2)
+        proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     print(f"wrote {out}")
 

@@ -177,3 +177,25 @@ def test_cli_exports_one_file_and_checks_its_flags(tmp_path, capsys):
     assert err.count("\n") == 1 and "--host: 'not-an-ip' is not an IP address" in err
     assert main(["explore", str(tmp_path / "nothing"), "--no-browser"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_the_command_serves_until_ctrl_c_and_warns_off_loopback():
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "vaekit", "explore", str(trained("mlp2")), "--no-browser",
+                             "--port", "0", "--host", "0.0.0.0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"at (http://\S+)", line).group(1)
+        with urllib.request.urlopen(url.replace("0.0.0.0", "127.0.0.1") + "api/info", timeout=30) as r:
+            assert json.loads(r.read())["latent_dim"] == 2
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and "stopped" in out
+    assert "warning: listening on 0.0.0.0" in err and "Traceback" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import signal
 import sys
 from typing import Any, Callable
 
@@ -66,6 +67,13 @@ def serve(explorer: Any, host: str, port: int, loopback: bool, browser: bool = T
         print(f"vaekit: warning: listening on {host}: anyone who can reach this machine can use this model "
               "and see its data; there is no authentication", file=sys.stderr)
     print(f"vaekit explore: serving {explorer.run_dir} at {server.url}  (Ctrl-C to stop)", flush=True)
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C (even when a shell started us in the background with SIGINT ignored) and SIGTERM both
+    # leave serve_forever through the same clean path.
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     if browser:
         import webbrowser
 

@@ -66,6 +66,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a pointer move costs one request, not a connection
     server_version = "vaekit-explore"
     sys_version = ""
+    timeout = 60  # seconds a socket may stay silent: a client that never sends its body frees its thread
     server: "ExploreServer"
 
     def setup(self) -> None:
@@ -233,6 +234,7 @@ class ExploreServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, explorer: Explorer, host: str = "127.0.0.1", port: int = 8765, verbose: bool = False) -> None:
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host, port), Handler)
         self.explorer = explorer
         self.verbose = verbose
