@@ -46,8 +46,8 @@ def test_info_codes_frame_and_scores_match_the_model():
 def test_exported_plans_reproduce_decode_and_encode(name):
     ex = explorer(name)
     w = X.Weights()
-    dec = X.decoder_plan(ex.model, ex, w)  # raises unless the plan matches model.decode to 1e-5
-    enc, note = X.encoder_plan(ex.model, ex, w)
+    dec = X.decoder_plan(ex, w)  # raises unless the plan matches model.decode to 1e-5
+    enc, note = X.encoder_plan(ex, w)
     assert note is None and enc is not None and enc["gaussian"] == (name != "ae")
     z = 2 * torch.randn(8, ex.model.latent_dim)
     k = ex.conditional
@@ -69,7 +69,7 @@ def test_export_refuses_what_the_page_cannot_run(monkeypatch, tmp_path):
         X.build_page(ex)
     monkeypatch.undo()
     monkeypatch.setattr(ex.model, "encode", lambda x, *a: torch.zeros(len(x), 2))  # only drawing goes
-    plan, note = X.encoder_plan(ex.model, ex, X.Weights())
+    plan, note = X.encoder_plan(ex, X.Weights())
     assert plan is None and note.startswith("drawing is off in this file")
 
 

@@ -43,6 +43,15 @@ def b64_u8(t: Tensor) -> str:
     return base64.b64encode(a.tobytes()).decode("ascii")
 
 
+def numbers(flat: Any, count: int, name: str, what: str) -> Tensor:
+    """A JSON list of exactly ``count`` numbers -> float32 (count,); anything else is a one-line error."""
+    if not isinstance(flat, list) or len(flat) != count:
+        raise VaekitError(f"{name} must be a list of {what} numbers")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
+        raise VaekitError(f"{name} must hold numbers only")
+    return torch.tensor(flat, dtype=torch.float32)
+
+
 @dataclass
 class Explorer:
     """A run opened for exploring. Use :meth:`open`; every public method is thread-safe."""
@@ -186,11 +195,7 @@ class Explorer:
     def check_codes(self, flat: Any, n: Any) -> Tensor:
         """A flat list of n*D finite numbers -> codes (n, D)."""
         d, n = self.model.latent_dim, self.check_n(n)
-        if not isinstance(flat, list) or len(flat) != n * d:
-            raise VaekitError(f"z must be a list of n * {d} numbers")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
-            raise VaekitError("z must hold numbers only")
-        z = torch.tensor(flat, dtype=torch.float32).view(n, d)
+        z = numbers(flat, n * d, "z", f"n * {d}").view(n, d)
         if not torch.isfinite(z).all() or z.abs().max() > 1e4:
             raise VaekitError("z must be finite numbers of magnitude below 10000")
         return z
@@ -256,11 +261,7 @@ class Explorer:
     def check_pixels(self, flat: Any) -> Tensor:
         """A flat list of P numbers in [0, 1] -> x (1, *S)."""
         p = math.prod(self.model.shape)
-        if not isinstance(flat, list) or len(flat) != p:
-            raise VaekitError(f"x must be a list of {p} numbers (the data shape {list(self.model.shape)})")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
-            raise VaekitError("x must hold numbers only")
-        x = torch.tensor(flat, dtype=torch.float32)
+        x = numbers(flat, p, "x", f"{p} (the data shape {list(self.model.shape)})")
         if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
             raise VaekitError("x must hold numbers in [0, 1]")
         return x.view(1, *self.model.shape)

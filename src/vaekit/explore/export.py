@@ -96,7 +96,7 @@ def net_ops(module: nn.Module, w: Weights) -> tuple[list[dict[str, Any]], list[i
     if isinstance(module, nn.Sequential) and len(module) and isinstance(module[0], (MLPEncoder, ConvEncoder)):
         first, image = net_ops(module[0], w)  # e.g. the sparse autoencoder's Sequential(encoder, Sigmoid)
         return first + _ops(module[1:], w), image
-    raise Unsupported(f"a {type(module).__name__}")
+    raise Unsupported(f"a {type(module).__name__}")  # e.g. an encoder with extra heads (hvae)
 
 
 # ---- the plans' reference interpreter -------------------------------------------------------------
@@ -134,8 +134,9 @@ def _one_hot(label: int, k: int, n: int) -> Tensor:
     return F.one_hot(torch.full((n,), label), k).float() if k else torch.zeros(n, 0)
 
 
-def decoder_plan(model: nn.Module, ex: Explorer, w: Weights) -> dict[str, Any]:
+def decoder_plan(ex: Explorer, w: Weights) -> dict[str, Any]:
     """The decoder's plan, checked against ``model.decode`` on test codes and wide random codes."""
+    model = ex.model
     lik = model.likelihood
     if not isinstance(lik, (Bernoulli, Gaussian, LearnedGaussian)):
         raise Unsupported(f"its '{model.cfg.likelihood}' likelihood")
@@ -147,7 +148,8 @@ def decoder_plan(model: nn.Module, ex: Explorer, w: Weights) -> dict[str, Any]:
     blob = w.blob()
     for label in range(k) if k else [None]:
         inp = torch.cat([z, _one_hot(label or 0, k, len(z))], 1)
-        mine = acts_mean(fn, run_plan(ops, blob, inp)[:, : plan["mean"]["size"]])
+        mine = run_plan(ops, blob, inp)[:, : plan["mean"]["size"]]  # a learned variance: the mean's half
+        mine = torch.sigmoid(mine) if fn == "sigmoid" else mine
         theirs = ex.decode(z, label).double().flatten(1)
         err = float((mine - theirs).abs().max())
         if not err <= TOLERANCE:
@@ -156,15 +158,11 @@ def decoder_plan(model: nn.Module, ex: Explorer, w: Weights) -> dict[str, Any]:
     return plan
 
 
-def acts_mean(fn: str, t: Tensor) -> Tensor:
-    return torch.sigmoid(t) if fn == "sigmoid" else t
-
-
-def encoder_plan(model: nn.Module, ex: Explorer, w: Weights) -> tuple[dict[str, Any] | None, str | None]:
+def encoder_plan(ex: Explorer, w: Weights) -> tuple[dict[str, Any] | None, str | None]:
     """The encoder's plan and None, or None and why it is left out (then the page cannot draw)."""
-    mark = (len(w.parts), w.size)
+    model, mark = ex.model, (len(w.parts), w.size)
     try:
-        ops, image = net_ops(model.encoder, w)
+        ops, image = net_ops(getattr(model, "encoder", None), w)  # (not every family need have one)
         k, d = ex.conditional, model.latent_dim
         if k and image is not None:
             raise Unsupported("a conditional conv encoder")
@@ -192,12 +190,12 @@ def encoder_plan(model: nn.Module, ex: Explorer, w: Weights) -> tuple[dict[str, 
         return None, f"drawing is off in this file: the page cannot run the encoder ({why})"
 
 
-def score_plan(model: nn.Module, ex: Explorer, enc: dict[str, Any] | None) -> dict[str, Any] | None:
+def score_plan(ex: Explorer, enc: dict[str, Any] | None) -> dict[str, Any] | None:
     """How the page scores a drawing like :meth:`Explorer.score`: a diagonal Gaussian posterior, a
     N(0, I) prior (analytic KL), a Bernoulli or fixed-variance Gaussian likelihood."""
-    if enc is None or not enc["gaussian"] or not L.has_standard_prior(model) or ex.conditional:
+    if enc is None or not enc["gaussian"] or not L.has_standard_prior(ex.model) or ex.conditional:
         return None
-    lik = model.likelihood
+    lik = ex.model.likelihood
     if isinstance(lik, Bernoulli):
         return {"kind": "bernoulli", "samples": ex.score_samples}
     if isinstance(lik, Gaussian):
@@ -211,9 +209,9 @@ def page_plan(ex: Explorer) -> dict[str, Any]:
     Raises :class:`Unsupported` when the decoder cannot be run in the page.
     """
     w = Weights()
-    dec = decoder_plan(ex.model, ex, w)
-    enc, note = encoder_plan(ex.model, ex, w)
-    return {"decoder": dec, "encoder": enc, "score": score_plan(ex.model, ex, enc), "note": note,
+    dec = decoder_plan(ex, w)
+    enc, note = encoder_plan(ex, w)
+    return {"decoder": dec, "encoder": enc, "score": score_plan(ex, enc), "note": note,
             "weights": b64_f32(w.blob())}
 
 
