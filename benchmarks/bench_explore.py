@@ -94,7 +94,9 @@ def measure(name: str, run: Path, browser, n: int, warmup: int, tmp: Path) -> di
     from vaekit.explore.api import Explorer
     from vaekit.explore.export import export_page
 
-    row: dict = {"preset": name, "run": str(run)}
+    from vaekit.run import read_metrics
+
+    row: dict = {"preset": name, "run": str(run), "epochs_trained": len(read_metrics(run))}
     proc, url = serve(run)
     try:
         for key, query in (("served", ""), ("served_server_decode", "?decode=server")):
