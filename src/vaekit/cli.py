@@ -497,7 +497,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 # Modules with ``add_command(sub) -> (name, handler)``: a command with its own module (its parser
 # and its handler together) registers here, so adding one touches a single line of this file.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("vaekit.explore.command",)
 
 COMMANDS = {
     "train": cmd_train,
