@@ -15,8 +15,9 @@ from ..models import Model
 
 
 def has_posterior(model: Model) -> bool:
-    """True for models with a Gaussian posterior q(z|x) (the VAE family); False for e.g. ``ae``."""
-    return callable(getattr(model, "posterior", None))
+    """True for models with a posterior q(z|x) (the VAE family); False for e.g. ``ae`` (declared on
+    the model class, :attr:`vaekit.models.Model.has_posterior`)."""
+    return model.has_posterior
 
 
 def has_standard_prior(model: Model) -> bool:
