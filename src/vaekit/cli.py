@@ -361,7 +361,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 # Modules with ``add_command(sub) -> (name, handler)``: a command with its own module (its parser
 # and its handler together) registers here, so adding one touches a single line of this file.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("vaekit.export.command", "vaekit.export.push_command")
 
 COMMANDS = {
     "train": cmd_train,

@@ -53,6 +53,10 @@ class Model(nn.Module):
 
     name: str = ""
     Options: type = NoOptions
+    # Declared, so callers (export) need not probe: True when ``posterior(x)`` gives q(z|x) (the
+    # VAE family), False when ``encode(x)`` is a deterministic code and nothing more (autoencoders).
+    has_posterior: bool = False
+    conditional: bool = False  # True when encoder and decoder also take a label y (the CVAE)
     likelihood: Likelihood
     decoder: nn.Module
 
@@ -86,6 +90,12 @@ class Model(nn.Module):
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:
         """``n`` generated examples (n, *S)."""
         raise NotImplementedError
+
+    def latent_prior(self) -> dict[str, Tensor] | None:
+        """The distribution ``sample`` draws the decoder's input from, when it is one Gaussian:
+        ``{"mean": (D,), "scale_tril": (D, D)}`` (z = mean + scale_tril @ eps), for code outside
+        Python (ONNX export). None when it is not (a VampPrior, a hierarchical prior)."""
+        return None
 
     def after_fit(self, train: Any) -> None:
         """Called once when training ends, with the training split (e.g. to fit a code density)."""

@@ -43,6 +43,7 @@ class CVAE(VAE):
     """q(z|x, y) and p(x|z, y) with one-hot labels; the conditional ELBO."""
 
     Options = CVAEOptions
+    conditional = True
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
         super().__init__(cfg, shape)

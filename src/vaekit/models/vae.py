@@ -20,6 +20,8 @@ from .base import Model, Terms, register
 class VAE(Model):
     """Encoder -> q(z|x) -> z -> decoder -> p(x|z), trained on the (beta-weighted) negative ELBO."""
 
+    has_posterior = True
+
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
         super().__init__(cfg, shape)
         self.likelihood = build_likelihood(cfg.likelihood, len(shape), cfg)
@@ -99,6 +101,12 @@ class VAE(Model):
     def encode(self, x: Tensor) -> Tensor:
         """The posterior mean E_q[z] (B, D): a deterministic code."""
         return self.posterior(x).mu
+
+    def latent_prior(self) -> dict[str, Tensor] | None:
+        """N(0, I) as mean and Cholesky factor; None for any other prior (e.g. the VampPrior)."""
+        if not isinstance(self.prior, StandardNormal):
+            return None
+        return {"mean": torch.zeros(self.latent_dim), "scale_tril": torch.eye(self.latent_dim)}
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:
