@@ -126,6 +126,7 @@ def evaluate_run(
     from .checkpoint import atomic_write_text
     from .data import open_data
     from .errors import VaekitError
+    from .locate import is_read_only
     from .run import load_run
 
     run = load_run(run_dir, device)
@@ -143,7 +144,7 @@ def evaluate_run(
     report = {"run": str(run.dir), "split": name, "model": run.config.model.name,
               "likelihood": run.config.model.likelihood, "binarize": run.config.data.binarize,
               **evaluate(run.model, part, **kwargs)}
-    if save:
+    if save and not is_read_only(run.dir):  # never into the package (pretrained:) or the Hub cache
         atomic_write_text(run.dir / "evaluation.json", json.dumps(report, indent=2) + "\n")
     return report
 
