@@ -45,6 +45,7 @@ class VerificationFailed(VaekitError):
 
 def onnxruntime() -> Any:
     try:
+        import onnx  # noqa: F401  (torch's exporter writes through it)
         import onnxruntime as ort
     except ImportError:
         raise VaekitError("ONNX export needs onnx and onnxruntime: pip install 'vaekit[onnx]'") from None
