@@ -73,3 +73,17 @@ def test_a_file_of_another_kind_is_still_not_a_vaekit_checkpoint(tmp_path):
     save_file(load_file(str(run / "model.safetensors")), str(run / "model.safetensors"), metadata={"format": "pt"})
     with pytest.raises(CheckpointError, match="is not a vaekit checkpoint"):
         vaekit.load(run)
+
+
+def test_the_same_tensors_and_metadata_give_the_same_bytes(tmp_path):
+    """safetensors orders its header by a per-map random hash; save_tensors sorts it, so a rerun of a
+    deterministic script reproduces its files byte for byte (scripts/make_pretrained.py)."""
+    tensors = {f"layer{i}.weight": torch.full((3, i + 1), float(i)) for i in range(12)}
+    meta = {"b": 1, "a": [1, 2], "config": {"z": None}}
+    files = []
+    for i in range(6):
+        checkpoint.save_tensors(tmp_path / f"{i}.safetensors", tensors, meta)
+        files.append((tmp_path / f"{i}.safetensors").read_bytes())
+    assert len(set(files)) == 1
+    loaded, got = checkpoint.load_tensors(tmp_path / "0.safetensors")
+    assert got == meta and all(torch.equal(loaded[k], v) for k, v in tensors.items())

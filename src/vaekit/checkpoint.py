@@ -82,7 +82,20 @@ def save_tensors(path: Path, tensors: dict[str, Tensor], meta: dict[str, Any]) -
     """Save tensors with JSON metadata (stored in the safetensors header) atomically."""
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     header = {"format": FORMAT, "meta": json.dumps(meta)}
-    atomic_write_bytes(path, st_save(flat, metadata=header))
+    atomic_write_bytes(path, canonical(st_save(flat, metadata=header)))
+
+
+def canonical(data: bytes) -> bytes:
+    """``data`` (a safetensors file) with its JSON header's keys sorted.
+
+    safetensors keeps the header in a Rust HashMap, whose order changes from process to process,
+    so the same tensors and metadata would give different bytes on every run; sorted, a rerun of
+    a deterministic script (scripts/make_pretrained.py) reproduces its files byte for byte.
+    """
+    n = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8 : 8 + n]), separators=(",", ":"), sort_keys=True).encode()
+    header += b" " * (-len(header) % 8)  # pad to 8 bytes, as safetensors does
+    return len(header).to_bytes(8, "little") + header + data[8 + n :]
 
 
 def check_format(path: Path, fmt: str | None) -> None:
