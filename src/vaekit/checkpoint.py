@@ -21,7 +21,8 @@ from torch import Tensor, nn
 
 from .errors import CheckpointError
 
-FORMAT = "vaekit/1"
+FORMAT_VERSION = 1  # raise when a file written by this vaekit would not load in an older one
+FORMAT = f"vaekit/{FORMAT_VERSION}"
 TMP_SUFFIX = ".tmp"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -84,7 +85,42 @@ def save_tensors(path: Path, tensors: dict[str, Tensor], meta: dict[str, Any]) -
     """Save tensors with JSON metadata (stored in the safetensors header) atomically."""
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     header = {"format": FORMAT, "meta": json.dumps(meta)}
-    atomic_write_bytes(path, st_save(flat, metadata=header))
+    atomic_write_bytes(path, canonical(st_save(flat, metadata=header)))
+
+
+def canonical(data: bytes) -> bytes:
+    """``data`` (a safetensors file) with its JSON header's keys sorted.
+
+    safetensors keeps the header in a Rust HashMap, whose order changes from process to process,
+    so the same tensors and metadata would give different bytes on every run; sorted, a rerun of
+    a deterministic script (scripts/make_pretrained.py) reproduces its files byte for byte.
+    """
+    n = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8 : 8 + n]), separators=(",", ":"), sort_keys=True).encode()
+    header += b" " * (-len(header) % 8)  # pad to 8 bytes, as safetensors does
+    return len(header).to_bytes(8, "little") + header + data[8 + n :]
+
+
+def check_format(path: Path, fmt: str | None) -> None:
+    """Accept formats vaekit/1 .. vaekit/FORMAT_VERSION; refuse a newer one naming both versions."""
+    version = fmt[len("vaekit/") :] if isinstance(fmt, str) and fmt.startswith("vaekit/") else ""
+    if not version.isdigit():
+        raise CheckpointError(f"{path} is not a vaekit checkpoint (format {fmt!r})")
+    if int(version) > FORMAT_VERSION:
+        from . import __version__
+
+        raise CheckpointError(
+            f"{path} has format {fmt}, newer than the {FORMAT} this vaekit {__version__} reads: upgrade vaekit"
+        )
+
+
+def read_format(path: Path) -> str | None:
+    """The ``format`` entry of a safetensors header (reads the header only), None when unreadable."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return (f.metadata() or {}).get("format")
+    except (SafetensorError, OSError, ValueError):
+        return None
 
 
 def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -94,8 +130,7 @@ def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             header = f.metadata() or {}
-            if header.get("format") != FORMAT:
-                raise CheckpointError(f"{path} is not a vaekit checkpoint (format {header.get('format')!r})")
+            check_format(path, header.get("format"))
             tensors = {k: f.get_tensor(k) for k in f.keys()}
             meta = json.loads(header.get("meta", "{}"))
     except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as err:

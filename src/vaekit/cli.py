@@ -264,7 +264,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 # Modules with ``add_command(sub) -> (name, handler)``: a command with its own module (its parser
 # and its handler together) registers here, so adding one touches a single line of this file.
-COMMAND_MODULES: tuple[str, ...] = ("vaekit.explore.command",)
+COMMAND_MODULES: tuple[str, ...] = ("vaekit.explore.command", "vaekit.export.command", "vaekit.export.push_command")
 
 COMMANDS: dict[str, Any] = {
     "train": cmd_train,

@@ -28,6 +28,10 @@ class DiagonalGaussian:
     def std(self) -> Tensor:
         return torch.exp(0.5 * self.logvar)
 
+    def params(self) -> dict[str, Tensor]:
+        """The parameters by name, for code outside Python (ONNX export): mu, logvar (B, D)."""
+        return {"mu": self.mu, "logvar": self.logvar}
+
     def rsample(self, n: int = 1) -> Tensor:
         """``n`` reparameterised draws z = mu + sigma * eps (Kingma & Welling §2.4): (n, B, D)."""
         eps = torch.randn((n, *self.mu.shape), dtype=self.mu.dtype, device=self.mu.device)
@@ -104,6 +108,10 @@ class Likelihood(nn.Module):
     def sample(self, out: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def params(self, out: Tensor) -> dict[str, Tensor]:
+        """The distribution's parameters by name, for code outside Python (ONNX export)."""
+        raise NotImplementedError
+
     @property
     def kind(self) -> str:
         """What ``-log p(x|z)`` means, for reports: a probability mass or a density."""
@@ -128,6 +136,9 @@ class Bernoulli(Likelihood):
     def sample(self, out: Tensor) -> Tensor:
         return torch.bernoulli(torch.sigmoid(out))
 
+    def params(self, out: Tensor) -> dict[str, Tensor]:
+        return {"logits": out}
+
     @property
     def kind(self) -> str:
         return "mass"
@@ -149,6 +160,9 @@ class Gaussian(Likelihood):
 
     def sample(self, out: Tensor) -> Tensor:
         return out + math.exp(self.log_sigma) * torch.randn_like(out)
+
+    def params(self, out: Tensor) -> dict[str, Tensor]:
+        return {"mean": out}  # sigma is fixed: model.sigma in the config
 
 
 class LearnedGaussian(Likelihood):
@@ -178,6 +192,10 @@ class LearnedGaussian(Likelihood):
     def sample(self, out: Tensor) -> Tensor:
         mu, sigma = self._params(out)
         return mu + sigma * torch.randn_like(mu)
+
+    def params(self, out: Tensor) -> dict[str, Tensor]:
+        mu, sigma = self._params(out)
+        return {"mean": mu, "sigma": sigma}
 
 
 LIKELIHOODS: dict[str, Callable[..., Likelihood]] = {

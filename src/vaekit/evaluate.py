@@ -147,6 +147,7 @@ def evaluate_run(
     from . import evaluations
     from .data.fingerprint import open_run_data
     from .errors import VaekitError
+    from .locate import is_read_only
     from .run import load_run
 
     run = load_run(run_dir, device)
@@ -169,7 +170,7 @@ def evaluate_run(
                           "step": last.get("step")},
               "evaluated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               **evaluate(run.model, part, **kwargs)}
-    if save:
+    if save and not is_read_only(run.dir):  # never into the package (pretrained:) or the Hub cache
         evaluations.save(run.dir, report)
     return report
 

@@ -26,6 +26,7 @@ import torch
 from . import checkpoint
 from .config import Config, load_json
 from .errors import CheckpointError, ConfigError, RunWriteError, VaekitError
+from .locate import locate_run
 from .models import Model, build
 
 CONFIG = "config.json"
@@ -124,8 +125,11 @@ def model_meta(cfg: Config, model: Model, epoch: int, step: int) -> dict[str, An
 
 
 def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
-    """Load a run folder: its config, its model (final weights, else the last checkpoint), metrics."""
-    path = Path(path)
+    """Load a run folder: its config, its model (final weights, else the last checkpoint), metrics.
+
+    ``path`` may also be ``pretrained:NAME``, ``hf://OWNER/NAME`` or a Hub-layout folder (vaekit.locate).
+    """
+    path = locate_run(path)  # resolves the name and refuses a format newer than this vaekit's
     if not path.is_dir():
         raise CheckpointError(f"run folder {path} does not exist")
     cfg = load_json(path / CONFIG)
@@ -151,7 +155,8 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
-    """The trained model of a run folder, in eval mode, with ``model.config`` set to its run config."""
+    """The trained model of a run (a folder, ``pretrained:NAME``, ``hf://OWNER/NAME``), in eval mode,
+    with ``model.config`` set to its run config."""
     return load_run(path, device).model
 
 

@@ -60,6 +60,10 @@ class Autoencoder(Model):
         eps = torch.randn(n, self.latent_dim, device=self.code_mean.device)
         return self.decode(self.code_mean + temperature * eps @ self.code_scale_tril.T)
 
+    def latent_prior(self) -> dict[str, Tensor]:
+        """The Gaussian fitted to the training codes, which ``sample`` draws from."""
+        return {"mean": self.code_mean.detach().cpu(), "scale_tril": self.code_scale_tril.detach().cpu()}
+
     @torch.no_grad()
     def after_fit(self, train, batch_size: int = 4096) -> None:  # noqa: ANN001 - a data Split
         """Fit N(mean, cov) to the codes of the training data, for sampling.

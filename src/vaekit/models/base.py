@@ -108,6 +108,12 @@ class Model(nn.Module):
         """``n`` generated examples (n, *S)."""
         raise NotImplementedError
 
+    def latent_prior(self) -> dict[str, Tensor] | None:
+        """The distribution ``sample`` draws the decoder's input from, when it is one Gaussian:
+        ``{"mean": (D,), "scale_tril": (D, D)}`` (z = mean + scale_tril @ eps), for code outside
+        Python (ONNX export). None when it is not (a VampPrior, a hierarchical prior)."""
+        return None
+
     def after_fit(self, train: Any) -> None:
         """Called once when training ends, with the training split (e.g. to fit a code density)."""
 

@@ -34,6 +34,10 @@ class FullCovGaussian:
         """Marginal standard deviations sqrt(diag Sigma) (B, D): the row norms of L."""
         return self.scale_tril.pow(2).sum(-1).sqrt()
 
+    def params(self) -> dict[str, Tensor]:
+        """The parameters by name, for code outside Python (ONNX export): mu (B, D), scale_tril (B, D, D)."""
+        return {"mu": self.mu, "scale_tril": self.scale_tril}
+
     @property
     def covariance(self) -> Tensor:
         return self.scale_tril @ self.scale_tril.transpose(-1, -2)  # (B, D, D)
@@ -65,9 +69,13 @@ class FullCovGaussian:
 def tril_from_features(h: Tensor, dim: int) -> Tensor:
     """L (B, D, D) from features h (B, D + D(D-1)/2): exp on the diagonal, the rest below it."""
     log_diag, off = h[:, :dim], h[:, dim:]  # (B, D), (B, D(D-1)/2)
-    rows, cols = torch.tril_indices(dim, dim, offset=-1, device=h.device)
-    tril = torch.diag_embed(torch.exp(log_diag))  # (B, D, D)
-    return tril.index_put((torch.arange(h.shape[0], device=h.device)[:, None], rows, cols), off)
+    # One scatter of [diagonal, strictly-lower] into zeros (diag_embed has no ONNX export).
+    lower = torch.tril_indices(dim, dim, offset=-1, device=h.device)  # (2, D(D-1)/2)
+    diag = torch.arange(dim, device=h.device)
+    rows, cols = torch.cat([diag, lower[0]]), torch.cat([diag, lower[1]])  # (D(D+1)/2,) each
+    values = torch.cat([torch.exp(log_diag), off], 1)  # (B, D(D+1)/2)
+    zeros = h.new_zeros(h.shape[0], dim, dim)
+    return zeros.index_put((torch.arange(h.shape[0], device=h.device)[:, None], rows, cols), values)
 
 
 @register("fullcov-vae")

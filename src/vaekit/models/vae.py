@@ -103,6 +103,12 @@ class VAE(Model):
         """The posterior mean E_q[z] (B, D): a deterministic code."""
         return self.posterior(self.as_batch(x)).mu
 
+    def latent_prior(self) -> dict[str, Tensor] | None:
+        """N(0, I) as mean and Cholesky factor; None for any other prior (e.g. the VampPrior)."""
+        if not isinstance(self.prior, StandardNormal):
+            return None
+        return {"mean": torch.zeros(self.latent_dim), "scale_tril": torch.eye(self.latent_dim)}
+
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0) -> Tensor:
         """``n`` draws z ~ p(z), scaled by ``temperature``, decoded to E[x|z]."""

@@ -1,0 +1,54 @@
+"""The README's "Take a model anywhere": the ONNX export of a shipped model from the CLI, the
+numpy-only snippet (run with torch made unimportable), and the throughput table against its JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import vaekit
+from vaekit import cli
+
+pytest.importorskip("onnxruntime")
+ROOT = Path(__file__).parents[2]
+README = (ROOT / "README.md").read_text()
+SECTION = README[README.index("## Take a model anywhere"):]
+
+
+def test_export_of_a_shipped_model_verifies_and_the_numpy_snippet_runs_without_torch(tmp_path, capsys):
+    assert cli.main(["export", "pretrained:keras-conv", "--format", "onnx", "-o", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    diff = float(re.search(r"on 256 mnist test inputs: max abs diff (\S+) <= 0.0001", out)[1])
+    assert diff <= 1e-4
+    snippet = re.search(r"```python\n(.*?)```", SECTION, re.S)[1]
+    assert len(snippet.strip().splitlines()) <= 20
+    code = ("import sys\nsys.modules['torch'] = None  # the snippet must not need torch\n" + snippet
+            + "np.savez('result.npz', z=z, samples=samples, code=code, recon=recon)\n")
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, timeout=120)
+    r = np.load(tmp_path / "result.npz")
+    model = vaekit.load("pretrained:keras-conv")
+    assert r["samples"].shape == (16, 1, 28, 28) and r["code"].shape == (16, 2)
+    assert 0 <= r["samples"].min() and r["samples"].max() <= 1
+    t = {k: torch.from_numpy(r[k]) for k in r.files}
+    assert float((model.decode(t["z"]) - t["samples"]).abs().max()) <= 1e-4
+    assert float((model.encode(t["samples"]) - t["code"]).abs().max()) <= 1e-4
+    assert float((model.decode(t["code"]) - t["recon"]).abs().max()) <= 1e-4
+
+
+def test_the_readme_throughput_table_is_the_benchmark_json():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_onnx import readme_table
+
+    results = json.loads((ROOT / "benchmarks" / "results" / "onnx.json").read_text())
+    table = re.search(r"<!-- onnx-table[^>]*-->\n(.*?)\n<!-- /onnx-table -->", README, re.S)[1]
+    assert table == readme_table(results)
+    for by in results["decode"].values():
+        for r in by.values():
+            assert r["max_abs_diff"] <= 1e-4 and len(r["pytorch"]["seconds"]) == len(r["onnxruntime"]["seconds"])
