@@ -79,3 +79,17 @@ def test_python_example_runs(tmp_path, monkeypatch):
     env: dict = {}
     exec(compile(code, "README.md", "exec"), env)  # noqa: S102 - the README's own example
     assert tuple(env["z"].shape) == (4, 8) and tuple(env["images"].shape) == (16, 1, 8, 8)
+
+
+def test_determinism_paragraph_matches_its_results_file():
+    import json
+
+    res = json.loads((README.parent / "benchmarks" / "results" / "determinism.json").read_text())
+    text = " ".join(README.read_text().split())  # line breaks are spaces
+    losses = {(r["train_loss"], r["test_loss"]) for r in res["rows"]}
+    assert res["identical_within_thread_count"] == {"1": True, "2": True} and len(losses) == 1
+    (train, test), = losses
+    assert f"train loss {train}" in text
+    assert f"test loss {test}" in text
+    runs = {t: sum(r["threads"] == int(t) for r in res["rows"]) for t in ("1", "2")}
+    assert f"{runs['1']} one-epoch `pytorch-example` runs at 1 thread" in text and f"{runs['2']} at 2 threads" in text
