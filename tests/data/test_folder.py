@@ -147,7 +147,7 @@ def test_truncated_png(tmp_path: Path) -> None:
     save(tmp_path / "good.png", grey())
     p = save(tmp_path / "broken.png", rgb(64, 64))
     p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])
-    with pytest.raises(DataError, match="broken.png.*cannot be decoded") as e:
+    with pytest.raises(DataError, match="cannot be read: broken.png") as e:
         load_folder(tmp_path)
     assert "\n" not in str(e.value)
 

@@ -67,6 +67,7 @@ class HVAE(Model):
     """Two stochastic layers z2 -> z1 -> x, trained on the ELBO with LVAE top-down inference."""
 
     Options = HVAEOptions
+    reads = frozenset({"beta", "kl", "samples"})
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
         super().__init__(cfg, shape)

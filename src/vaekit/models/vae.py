@@ -20,6 +20,8 @@ from .base import Model, Terms, register
 class VAE(Model):
     """Encoder -> q(z|x) -> z -> decoder -> p(x|z), trained on the (beta-weighted) negative ELBO."""
 
+    reads = frozenset({"beta", "kl", "samples"})
+
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
         super().__init__(cfg, shape)
         self.likelihood = build_likelihood(cfg.likelihood, len(shape), cfg)
