@@ -72,8 +72,6 @@ class Trainer:
             )
         torch.manual_seed(t.seed)
         self.data = data if data is not None else open_data(cfg.data)
-        for line in self.data.log if is_main else []:  # what was loaded and how (dtype, scaling, size)
-            self.log(line)
         if cfg.model.columns and cfg.model.columns != self.data.columns:
             raise ConfigError("model.columns: is written by training from the table's layout and differs from "
                               f"{cfg.data.path}'s; remove it (or the table changed since this run started)")
@@ -130,6 +128,8 @@ class Trainer:
                 self.running.load(meta.get("running"), self.device)
             self.saved_step = self.step
         self.net = distributed.wrap(self.model, self.device, t)  # DDP (after resume: rank 0's weights win)
+        for line in self.data.log if is_main else []:  # what was loaded and how, once every check passed
+            self.log(line)
 
     # ---- one epoch ----------------------------------------------------------------------------
 

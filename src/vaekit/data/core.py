@@ -98,8 +98,8 @@ def pixel_scale(arrays: list[np.ndarray | None], where: str) -> tuple[float, str
         how = "binary 0/1, kept as 0/1" if hi <= 1 else "divided by 255"
         parts.append(f"{dtype} values {lo}..{hi}, {how}")
     for a in floats:  # range checked by to_unit_float
-        if np.issubdtype(a.dtype, np.floating) and a.size:
-            lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        if np.issubdtype(a.dtype, np.floating) and a.size and np.isfinite(a).all():
+            lo, hi = float(a.min()), float(a.max())
             parts.append(f"{a.dtype} values in [{lo:.3g}, {hi:.3g}], used as is")
             break
     return scale, "; ".join(parts)

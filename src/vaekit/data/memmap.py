@@ -18,6 +18,9 @@ from torch import Tensor
 from ..errors import DataError
 from .arrays import to_nchw
 
+HEAD_BYTES = 64 << 20  # how much of the first file decides whether uint8 rows are 0/1 or 0..255
+
+
 class Rows:
     """Rows of one or more memory-mapped ``.npy`` files as one array of float32 in [0, 1].
 
@@ -38,8 +41,8 @@ class Rows:
         # uint8 0/1 data stays 0/1, as in memory (core.pixel_scale); without reading the whole file
         # the scale is decided on its first rows, and a later row above 1 is refused, not rescaled.
         self.scale = 1.0
-        if first.dtype == np.uint8:  # at most 64 MB of it
-            n = max(1, min(len(first), (64 << 20) // max(1, first[:1].nbytes)))
+        if first.dtype == np.uint8:
+            n = max(1, min(len(first), HEAD_BYTES // max(1, first[:1].nbytes)))
             head = np.array(first[:n])
             _release(first, 0, n)
             self.scale = 255.0 if head.max(initial=0) > 1 else 1.0
