@@ -27,9 +27,14 @@ class Applies:
     """A key applies where ``test(cfg, options)`` holds; ``where`` says so in words."""
 
     test: Test
-    where: str
+    where: str | Callable[[], str]  # a callable when the answer depends on what is registered
     # what the config has instead, for the message ("here data.source = digits")
     here: Callable[[Any, Any], str] = lambda cfg, opts: ""
+
+
+def words(a: Applies) -> str:
+    """Where ``a`` applies, in words."""
+    return a.where() if callable(a.where) else a.where
 
 
 EVERYWHERE = Applies(lambda cfg, opts: True, "everywhere")
@@ -62,7 +67,7 @@ def when_option(name: str, *values: Any) -> Applies:
 
 def any_of(*conds: Applies) -> Applies:
     return Applies(lambda cfg, opts: any(c.test(cfg, opts) for c in conds),
-                   " or ".join(c.where for c in conds),
+                   " or ".join(map(words, conds)),
                    lambda cfg, opts: ", ".join(dict.fromkeys(h for c in conds if (h := c.here(cfg, opts)))))
 
 
@@ -70,7 +75,7 @@ def all_of(*conds: Applies) -> Applies:
     def here(cfg: Any, opts: Any) -> str:
         return ", ".join(c.here(cfg, opts) for c in conds if not c.test(cfg, opts))
 
-    return Applies(lambda cfg, opts: all(c.test(cfg, opts) for c in conds), " and ".join(c.where for c in conds), here)
+    return Applies(lambda cfg, opts: all(c.test(cfg, opts) for c in conds), " and ".join(map(words, conds)), here)
 
 
 def model_reads(name: str) -> Applies:
@@ -80,21 +85,17 @@ def model_reads(name: str) -> Applies:
         cls = _family(cfg)
         return cls is None or name in cls.reads
 
-    def where() -> str:
+    def where() -> str:  # computed when the message is written: models register on import
         from .models import MODELS
 
         return "to the models " + ", ".join(sorted(n for n, c in MODELS.items() if name in c.reads))
-
-    class _Where(str):  # computed when the message is written: models register on import
-        def __str__(self) -> str:
-            return where()
 
     def here(cfg: Any, opts: Any) -> str:
         cls = _family(cfg)
         hint = cls.hints.get(name) if cls is not None else None
         return f"model.name = {cfg.model.name}" + (f": {hint}" if hint else "")
 
-    return Applies(test, _Where(), here)
+    return Applies(test, where, here)
 
 
 def key(default: Any = dataclasses.MISSING, applies: Applies = EVERYWHERE, *,
@@ -123,7 +124,7 @@ def _family(cfg: Any) -> Any:
 def _refuse(name: str, value: Any, a: Applies, cfg: Any, opts: Any) -> None:
     here = a.here(cfg, opts)
     keys = [part.split(" = ")[0] for part in here.split(":")[0].split(", ") if " = " in part]
-    raise ConfigError(f"{name}={_show(value)} has no effect here: it applies only {a.where}"
+    raise ConfigError(f"{name}={_show(value)} has no effect here: it applies only {words(a)}"
                       + (f" (here {here})" if here else "") + "; remove it"
                       + (f" or change {' / '.join(keys)}" if keys else ""))
 

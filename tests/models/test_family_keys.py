@@ -44,3 +44,15 @@ def test_every_family_declares_what_it_reads(name):
         with pytest.raises(ConfigError, match=f"model.{key}="):
             value = {"beta": 2.0, "kl": "mc", "samples": 2}[key]
             resolve(overrides=[{"model": {"name": name, key: value}}])
+
+
+def test_compare_gives_beta_to_the_vae_only(tmp_path):
+    import json
+
+    from vaekit.compare import _train_models
+
+    cfg = resolve(overrides=[{"data": {"source": "digits", "limit": 64}, "model": {"beta": 2.0, "hidden": [8], "latent_dim": 2},
+                              "train": {"epochs": 1, "batch_size": 32, "progress": False, "tensorboard": False}}])
+    _train_models(cfg, tmp_path, overwrite=False, log=lambda s: None)
+    saved = {n: json.loads((tmp_path / n / "config.json").read_text())["model"]["beta"] for n in ("vae", "ae")}
+    assert saved == {"vae": 2.0, "ae": 1.0}
