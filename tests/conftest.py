@@ -12,9 +12,14 @@ torch.set_num_threads(1)
 
 
 def small_config(preset: str = "pytorch-example", **sections: dict) -> vaekit.Config:
-    """A preset shrunk to seconds: 512 MNIST images, 2 epochs, no progress bar, no TensorBoard."""
+    """A preset shrunk to seconds: 512 MNIST images, 2 epochs, no progress bar, no TensorBoard;
+    on MNIST the test set is cut to limit // 6 images too (data.limit takes training images only)."""
+    data = sections.get("data", {})
+    limit = data.get("limit", 512)
+    test = {"test_limit": max(1, limit // 6)} if data.get("source", "mnist") == "mnist" and limit and \
+        data.get("split", "train") == "train" else {}
     over = [
-        {"data": {"limit": 512}, "train": {"epochs": 2, "batch_size": 64, "progress": False, "tensorboard": False}},
+        {"data": {"limit": 512, **test}, "train": {"epochs": 2, "batch_size": 64, "progress": False, "tensorboard": False}},
         *({k: v} for k, v in sections.items()),
     ]
     return vaekit.resolve(preset, overrides=over)

@@ -116,7 +116,9 @@ CASES: list[tuple[str, Callable[[Path], list[str]], list[str]]] = [
     ("threshold-range", lambda t: ["train", "--set", "data.threshold=1.5", *TINY], ["data.threshold", "(0, 1)"]),
     ("folder-without-path", lambda t: ["train", "--data", "folder", *TINY], ["data.path", "needs a path"]),
     ("cuda-missing", lambda t: ["train", "--device", "cuda", *TINY], ["cuda", "--device cpu"]),
-    ("conv-on-vectors", lambda t: npy(t, np.random.default_rng(0).random((64, 5)).astype(np.float32)) + ["--set", "model.arch='conv'"], ["conv encoder needs image data"]),
+    ("conv-on-vectors", lambda t: npy(t, np.random.default_rng(0).random((64, 5)).astype(np.float32))[:5]
+     + [a for a in TINY if a not in ("--set", "model.hidden=[8]")] + ["--set", "model.arch='conv'"],
+     ["conv encoder needs image data"]),
     ("config-missing", lambda t: ["train", "--config", str(t / "no.toml"), *TINY], ["no.toml", "does not exist"]),
     ("config-bad-toml", lambda t: cfgfile(t, "c.toml", "[model\nbeta = 2\n"), ["c.toml", "cannot be parsed"]),
     ("config-bad-yaml", lambda t: cfgfile(t, "c.yaml", "model: [1, 2\n"), ["c.yaml", "cannot be parsed"]),

@@ -19,7 +19,7 @@ def vaekit(*args, cwd=None):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
-    r = vaekit("train", "--preset", "pytorch-example", "--limit", "600", "--epochs", "2", "--batch-size", "100",
+    r = vaekit("train", "--preset", "pytorch-example", "--limit", "600", "--set", "data.test_limit=100", "--epochs", "2", "--batch-size", "100",
                "--latent-dim", "8", "--set", "model.hidden=[64]", "--no-progress", "--out", out)
     assert r.returncode == 0, r.stderr
     assert f"wrote {out}" in r.stdout

@@ -128,7 +128,7 @@ def test_compare_skips_generation_metrics_for_other_data(tmp_path):
 def test_compare_cli_applies_flags_and_set_to_both_models(tmp_path, capsys):
     # 1 short epoch: only the plumbing (flags, --set, output files) is exercised.
     out = tmp_path / "cmp"
-    args = ["compare", "--limit", "300", "--epochs", "1", "--latent-dim", "3", "--set", "model.hidden=[16]",
+    args = ["compare", "--limit", "300", "--set", "data.test_limit=50", "--epochs", "1", "--latent-dim", "3", "--set", "model.hidden=[16]",
             "--set", "train.tensorboard=false", "--n-samples", "100", "--k", "3", "--no-progress", "--out", str(out)]
     assert main(args) == 0
     assert "| real data |" in capsys.readouterr().out

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 import vaekit
@@ -66,3 +68,46 @@ def test_files_and_overrides(tmp_path):
 def test_unknown_preset_suggests():
     with pytest.raises(ConfigError, match="did you mean 'keras-conv'"):
         vaekit.resolve("keras_conv")
+
+
+# ---- the guard (vaekit.guard): a key set where it has no effect is refused ------------------
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"data": {"threshold": 0.3}},
+     "data.threshold=0.3 has no effect here: it applies only when data.binarize = threshold "
+     "(here data.binarize = none); remove it or change data.binarize"),
+    ({"data": {"source": "digits", "path": "x.npy"}},
+     "data.path=x.npy has no effect here: it applies only when data.source = folder or arrays or csv "
+     "(here data.source = digits); remove it or change data.source"),
+    ({"model": {"sigma": 0.5}}, "model.sigma=0.5 has no effect here: it applies only when model.likelihood = gaussian"),
+    ({"model": {"arch": "conv", "hidden": [8]}}, "model.hidden=[8] has no effect here: it applies only when model.arch = mlp"),
+    ({"train": {"lr_gamma": 0.1}}, "train.lr_gamma=0.1 has no effect here: it applies only when train.lr_schedule = step or exponential"),
+    ({"train": {"device": "cpu", "compile": True}}, "train.compile=true has no effect here: it applies only on CUDA"),
+    ({"data": {"source": "folder", "path": "d", "test_limit": 5}}, "data.test_limit=5 has no effect here"),
+    ({"data": {"url": "http://x/"}}, "data.url=http://x/ has no effect here: it applies only when data.source = mnist and when data.download = true (here data.download = false)"),
+    ({"model": {"likelihood": "gaussian"}, "data": {"source": "csv", "path": "t.csv"}}, "model.likelihood=gaussian has no effect here"),
+    ({"model": {"name": "warmup-vae", "options": {"cycles": 2}}},
+     "model.options.cycles=2 has no effect here: it applies only when model.options.schedule = cyclical"),
+])
+def test_guard_refuses_keys_where_they_have_no_effect(raw, message):
+    with pytest.raises(ConfigError) as e:
+        Config.from_dict(raw)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_guard_accepts_keys_where_they_apply_and_saved_table_configs():
+    Config.from_dict({"data": {"binarize": "threshold", "threshold": 0.3}, "model": {"likelihood": "gaussian", "sigma": 0.5}})
+    Config.from_dict({"data": {"source": "mnist", "download": True, "url": "http://x/"}})
+    # what training writes for a csv table: the mixed likelihood and the column layout
+    saved = {"data": {"source": "csv", "path": "t.csv"}, "model": {"likelihood": "mixed", "min_sigma": 0.1,
+             "columns": [{"name": "h", "type": "numeric", "mean": 0.0, "std": 1.0, "masked": False}]}}
+    Config.from_dict(saved)
+    with pytest.raises(ConfigError, match="model.likelihood=mixed has no effect here"):
+        Config.from_dict({"model": {"likelihood": "mixed"}})
+
+
+def test_default_values_are_never_refused():
+    # Writing a key at its default (as config.json does for every key) is not "setting" it.
+    Config.from_dict(json.loads(Config().to_json()))
+    Config.from_dict({"data": {"threshold": 0.5}, "model": {"name": "ae", "beta": 1.0, "samples": 1}})

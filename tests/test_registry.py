@@ -12,8 +12,8 @@ from vaekit.models import MODELS
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
 def test_every_model_trains_saves_and_loads(name, arch, tmp_path):
-    cfg = small_config(model={"name": name, "arch": arch, "hidden": [32], "channels": [4, 8], "latent_dim": 3},
-                       data={"limit": 256})
+    net = {"hidden": [32]} if arch == "mlp" else {"channels": [4, 8]}
+    cfg = small_config(model={"name": name, "arch": arch, **net, "latent_dim": 3}, data={"limit": 256})
     cfg.train.epochs = 1
     run = vaekit.train(cfg, tmp_path / "run", log=lambda s: None)
     assert run.metrics[-1]["train_loss"] == pytest.approx(run.metrics[0]["train_loss"])

@@ -112,6 +112,10 @@ def _train_models(cfg: Config, out: Path, overwrite: bool, log: Callable[[str], 
     for name in ("vae", "ae"):
         c = copy.deepcopy(cfg)
         c.model.name = name
+        from .models import MODELS
+
+        for key in {"beta", "kl", "samples"} - MODELS[name].reads:  # e.g. beta: the VAE's, not the ae's
+            setattr(c.model, key, getattr(type(c.model)(), key))
         log(f"training {name} -> {out / name}")
         models[name] = train(c, out / name, overwrite=overwrite, log=log).model
     return models

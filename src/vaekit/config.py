@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
+from . import guard
+from .guard import Applies, all_of, any_of, key, model_reads, when
 from .typed import build_dataclass, suggest
 
 if sys.version_info >= (3, 11):
@@ -26,97 +28,118 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 
+# Where keys apply (vaekit.guard): a key set away from its default where it has no effect is
+# refused by validate(), so config.json never records a value the run did not use.
+IMAGES = ("mnist", "digits", "folder", "arrays")  # sources of images (csv is a table)
+WITH_TEST = ("mnist", "digits", "arrays")  # sources that can deliver a test split (arrays: x_test)
+_test_split = all_of(when("data.source", *WITH_TEST), when("data.split", "train"))
+_val = Applies(lambda cfg, opts: cfg.data.val_size > 0, "when data.val_size > 0")
+_not_cpu = Applies(lambda cfg, opts: cfg.train.device != "cpu", "on CUDA (train.device = auto or cuda)",
+                   lambda cfg, opts: "train.device = cpu")
+# A table trains with the "mixed" likelihood the trainer sets; any other choice would be replaced.
+_likelihood = Applies(
+    lambda cfg, opts: (cfg.data.source == "csv") == (cfg.model.likelihood == "mixed"),
+    "to image data (csv tables always use mixed, set by training)",
+    lambda cfg, opts: f"data.source = {cfg.data.source}")
+
+
 @dataclass
 class DataConfig:
     """Where the data comes from and how it is prepared."""
 
-    source: Literal["mnist", "digits", "folder", "arrays", "csv"] = "mnist"
-    path: str | None = None  # folder of images, or a .npy / .npz file
+    source: Literal["mnist", "digits", "folder", "arrays", "csv"] = key("mnist")
+    path: str | None = key(None, when("data.source", "folder", "arrays", "csv"))  # folder, .npy/.npz, .csv
     # "train": fit on the training split, report on the test split; "all": train + test together
     # (the Keras tutorial trains on all 70k MNIST images).
-    split: Literal["train", "all"] = "train"
-    val_size: float = 0.0  # held out of training for validation: a fraction (< 1) or a count
-    binarize: Literal["none", "threshold", "static", "dynamic"] = "none"
-    threshold: float = 0.5
-    test_binarize_seed: int = 0  # the seed of the single Bernoulli draw for a binarized test set
-    image_size: list[int] | None = None  # [H, W] to resize a folder of images to
-    grayscale: bool | None = None  # folder images: force grey (True) or RGB (False); None = infer
-    limit: int | None = None  # use only the first N training (and N // 6 test) examples: quick runs
-    download: bool = False  # fetch MNIST from the internet instead of the embedded copy
-    url: str | None = None  # base URL for the download (default: the public MNIST mirror)
-    seed: int = 0  # the seed of the train/validation/test split for sources without one
+    split: Literal["train", "all"] = key("train", when("data.source", *WITH_TEST))
+    val_size: float = key(0.0)  # held out of training for validation: a fraction (< 1) or a count
+    binarize: Literal["none", "threshold", "static", "dynamic"] = key("none", when("data.source", *IMAGES))
+    threshold: float = key(0.5, when("data.binarize", "threshold"))
+    # the seed of the single Bernoulli draw of held-out data (and of the training data when static)
+    test_binarize_seed: int = key(0, any_of(when("data.binarize", "static"), all_of(
+        when("data.binarize", "dynamic"), any_of(_val, _test_split))))
+    image_size: list[int] | None = key(None, when("data.source", *IMAGES))  # [H, W] to resize every image to
+    grayscale: bool | None = key(None, when("data.source", *IMAGES))  # force grey (True) or RGB (False); None = keep
+    limit: int | None = key(None)  # train on the first N training examples only (quick runs)
+    test_limit: int | None = key(None, _test_split)  # the first N test examples; None = the full test set
+    download: bool = key(False, when("data.source", "mnist"))  # fetch MNIST instead of the embedded copy
+    url: str | None = key(None, all_of(when("data.source", "mnist"), when("data.download", True)))  # its base URL
+    seed: int = key(0, any_of(when("data.source", "digits"), _val))  # digits' test split, the validation split
     # csv tables (vaekit.data.tabular): columns to treat as categorical even if they look numeric,
     # and missing cells: "error" (name the column and lines) or "mask" (left out of the likelihood)
-    categorical: list[str] = field(default_factory=list)
-    missing: Literal["error", "mask"] = "error"
-    # arrays .npy / folders of .npy shards: stream rows from disk (vaekit.data.stream); "auto" =
-    # when the float32 data would fill more than half the available memory
-    stream: Literal["auto", "on", "off"] = "auto"
+    categorical: list[str] = key(applies=when("data.source", "csv"), factory=list)
+    missing: Literal["error", "mask"] = key("error", when("data.source", "csv"))
+    # arrays .npy / folders of .npy shards / image folders: stream rows from disk (vaekit.data.stream);
+    # "auto" = when the float32 data would fill more than half the available memory
+    stream: Literal["auto", "on", "off"] = key("auto", when("data.source", "arrays", "folder"))
+    # image folders: train on the readable images and list the unreadable ones, instead of refusing
+    skip_bad: bool = key(False, when("data.source", "folder"))
 
 
 @dataclass
 class ModelConfig:
     """The model: which registered family, its networks, likelihood and objective."""
 
-    name: str = "vae"
-    latent_dim: int = 20
-    arch: Literal["mlp", "conv"] = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [400])  # MLP encoder hidden sizes
-    decoder_hidden: list[int] | None = None  # MLP decoder hidden sizes; None = reversed(hidden)
-    channels: list[int] = field(default_factory=lambda: [32, 64])  # conv encoder channels
-    kernel_size: int = 3
-    strides: list[int] | None = None  # conv strides per layer; None = 2 for every layer
-    dense: list[int] = field(default_factory=list)  # conv: dense layers between conv stack and latent
-    decoder_dense: list[int] | None = None  # conv decoder dense layers; None = reversed(dense)
+    name: str = key("vae")
+    latent_dim: int = key(20)
+    arch: Literal["mlp", "conv"] = key("mlp")
+    hidden: list[int] = key(applies=when("model.arch", "mlp"), factory=lambda: [400])  # MLP encoder hidden sizes
+    decoder_hidden: list[int] | None = key(None, when("model.arch", "mlp"))  # None = reversed(hidden)
+    channels: list[int] = key(applies=when("model.arch", "conv"), factory=lambda: [32, 64])  # conv encoder channels
+    kernel_size: int = key(3, when("model.arch", "conv"))
+    strides: list[int] | None = key(None, when("model.arch", "conv"))  # per conv layer; None = 2 for every layer
+    dense: list[int] = key(applies=when("model.arch", "conv"), factory=list)  # conv: dense layers before the latent
+    decoder_dense: list[int] | None = key(None, when("model.arch", "conv"))  # None = reversed(dense)
     # Weight initialisation: PyTorch's default, or Glorot-uniform kernels with zero biases (what
     # Keras does; the keras-conv preset uses it to reproduce that model's training curve).
-    init: Literal["default", "glorot"] = "default"
-    activation: Literal["relu", "tanh", "elu", "leaky_relu", "softplus", "gelu", "silu"] = "relu"
-    likelihood: Literal["bernoulli", "gaussian", "gaussian-learned", "mixed"] = "bernoulli"
-    sigma: float = 1.0  # fixed-variance Gaussian: the decoder's standard deviation
-    min_sigma: float = 0.01  # learned-variance Gaussian: floor on the standard deviation
-    beta: float = 1.0  # weight of the KL term (Higgins et al. 2017); 1 is the ELBO
-    kl: Literal["analytic", "mc"] = "analytic"  # SGVB estimator B (analytic) or A (Monte Carlo)
-    samples: int = 1  # L: posterior samples per datapoint (Kingma & Welling eq. 7/8)
-    options: dict[str, Any] = field(default_factory=dict)  # options of a registered variant
+    init: Literal["default", "glorot"] = key("default")
+    activation: Literal["relu", "tanh", "elu", "leaky_relu", "softplus", "gelu", "silu"] = key("relu")
+    likelihood: Literal["bernoulli", "gaussian", "gaussian-learned", "mixed"] = key("bernoulli", _likelihood)
+    sigma: float = key(1.0, when("model.likelihood", "gaussian"))  # fixed-variance Gaussian: the decoder's std
+    # learned-variance Gaussian (and a table's numeric columns): floor on the standard deviation
+    min_sigma: float = key(0.01, any_of(when("model.likelihood", "gaussian-learned", "mixed"), when("data.source", "csv")))
+    beta: float = key(1.0, model_reads("beta"))  # weight of the KL term (Higgins et al. 2017); 1 is the ELBO
+    kl: Literal["analytic", "mc"] = key("analytic", model_reads("kl"))  # SGVB estimator B (analytic) or A (MC)
+    samples: int = key(1, model_reads("samples"))  # L: posterior samples per datapoint (Kingma & Welling eq. 7/8)
+    options: dict[str, Any] = key(factory=dict)  # options of the registered family (checked against its Options)
     # "mixed" likelihood: the table's column layout, filled in from a csv source when training
     # starts (names, types, mean/std, categories) and reused to score new rows (vaekit.score)
-    columns: list[dict[str, Any]] = field(default_factory=list)
+    columns: list[dict[str, Any]] = key(applies=when("data.source", "csv"), factory=list)
 
 
 @dataclass
 class TrainConfig:
     """The optimisation loop."""
 
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    adam_eps: float = 1e-8  # Adam's epsilon: torch's default; Keras's is 1e-7
-    weight_decay: float = 0.0
+    epochs: int = key(10)
+    batch_size: int = key(128)
+    lr: float = key(1e-3)
+    adam_eps: float = key(1e-8)  # Adam's epsilon: torch's default; Keras's is 1e-7
+    weight_decay: float = key(0.0)
     # "burda": Burda et al. (2015) §5, stage i = 0, 1, ... lasts 3^i epochs at lr * 10^(-i/7)
-    lr_schedule: Literal["none", "cosine", "step", "exponential", "burda"] = "none"
-    lr_step_epochs: int = 10  # "step": multiply by lr_gamma every this many epochs
-    lr_gamma: float = 0.5  # "step" / "exponential": the decay factor
-    grad_clip: float | None = None  # clip the global gradient norm to this value
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    eval_batch_size: int = 2048
-    eval_every: int = 1  # evaluate on validation/test data every N epochs (0 = only at the end)
-    checkpoint_every: int = 1  # save a resumable checkpoint every N epochs
-    checkpoint_every_steps: int | None = None  # also every N optimiser steps (long epochs)
+    lr_schedule: Literal["none", "cosine", "step", "exponential", "burda"] = key("none")
+    lr_step_epochs: int = key(10, when("train.lr_schedule", "step"))  # multiply by lr_gamma every N epochs
+    lr_gamma: float = key(0.5, when("train.lr_schedule", "step", "exponential"))  # the decay factor
+    grad_clip: float | None = key(None)  # clip the global gradient norm to this value
+    seed: int = key(0)
+    device: Literal["auto", "cpu", "cuda"] = key("auto")
+    eval_batch_size: int = key(2048)
+    eval_every: int = key(1)  # evaluate on validation/test data every N epochs (0 = only at the end)
+    checkpoint_every: int = key(1)  # save a resumable checkpoint every N epochs
+    checkpoint_every_steps: int | None = key(None)  # also every N optimiser steps (long epochs)
     # keep the weights of every Nth epoch as RUN/checkpoints/epoch_NNNNN.safetensors (0 = none):
     # learning curves of a long run evaluated afterwards (e.g. NLL against CPU-hours)
-    snapshot_every: int = 0
-    max_bad_steps: int = 5  # stop after this many non-finite losses/gradients in a row
-    progress: bool = True  # a live progress bar
-    tensorboard: bool = True  # write TensorBoard logs when tensorboard is installed
-    threads: int | None = None  # torch intra-op threads; None = torch's default
-    plot_every: int = 0  # write progress pictures (RUN/progress/*_epochNNN.png) every N epochs; 0 = never
+    snapshot_every: int = key(0)
+    max_bad_steps: int = key(5)  # stop after this many non-finite losses/gradients in a row
+    progress: bool = key(True)  # a live progress bar
+    tensorboard: bool = key(True)  # write TensorBoard logs when tensorboard is installed
+    threads: int | None = key(None)  # torch intra-op threads; None = torch's default
+    plot_every: int = key(0)  # write progress pictures (RUN/progress/*_epochNNN.png) every N epochs; 0 = never
     # CUDA only (refused elsewhere, see vaekit.distributed.check_flags): bf16 autocast of the
     # forward pass, channels-last conv layout, torch.compile of the (DDP-wrapped) model.
-    precision: Literal["fp32", "bf16"] = "fp32"
-    channels_last: bool = False
-    compile: bool = False
+    precision: Literal["fp32", "bf16"] = key("fp32", _not_cpu)
+    channels_last: bool = key(False, _not_cpu)
+    compile: bool = key(False, _not_cpu)
 
 
 @dataclass
@@ -173,6 +196,7 @@ def validate(cfg: Config) -> None:
          "must be a fraction in [0, 1) or a whole count"),
         (0 < d.threshold < 1, "data.threshold", "must be in (0, 1)"),
         (d.limit is None or d.limit >= 1, "data.limit", "must be at least 1"),
+        (d.test_limit is None or d.test_limit >= 1, "data.test_limit", "must be at least 1"),
         (d.image_size is None or (len(d.image_size) == 2 and min(d.image_size) >= 1),
          "data.image_size", "must be [height, width] with positive sizes"),
     ]
@@ -195,6 +219,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"preset: {cfg.preset!r} is not a preset name (letters, digits, '-', '_', '.')")
     if d.source in ("folder", "arrays", "csv") and not d.path:
         raise ConfigError(f"data.path: the '{d.source}' source needs a path (--data-path PATH)")
+    guard.check(cfg)  # last: the keys' own values are valid, now refuse those with no effect here
 
 
 def _get(cfg: Config, dotted: str) -> Any:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 import torch
 
 from . import checkpoint, distributed
-from .config import Config
+from .config import Config, validate
 from .data import Data, Loader, open_data
 from .errors import ConfigError, TrainingDiverged, TrainingInterrupted
 from .evaluate import elbo
@@ -45,6 +45,7 @@ class Trainer:
         log: Callable[[str], None] | None = None,
         is_main: bool = True,
     ) -> None:
+        validate(cfg)  # the guard too: a config built or edited in Python must not skip it
         self.cfg, self.dir, self.is_main = cfg, run_dir, is_main
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         t = cfg.train
@@ -60,6 +61,9 @@ class Trainer:
             )
         torch.manual_seed(t.seed)
         self.data = data if data is not None else open_data(cfg.data)
+        if cfg.model.columns and cfg.model.columns != self.data.columns:
+            raise ConfigError("model.columns: is written by training from the table's layout and differs from "
+                              f"{cfg.data.path}'s; remove it (or the table changed since this run started)")
         if self.data.columns is not None:  # a table: its layout goes into config.json (vaekit.score)
             # A copy: the caller's config stays as given (it may train on another table next).
             model = dataclasses.replace(cfg.model, columns=self.data.columns, likelihood="mixed")
@@ -114,6 +118,8 @@ class Trainer:
                 self.running.load(meta.get("running"), self.device)
             self.saved_step = self.step
         self.net = distributed.wrap(self.model, self.device, t)  # DDP (after resume: rank 0's weights win)
+        for line in self.data.log if is_main else []:  # what was loaded and how, once every check passed
+            self.log(line)
 
     # ---- one epoch ----------------------------------------------------------------------------
 

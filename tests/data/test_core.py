@@ -26,7 +26,7 @@ def test_corrupt_mnist_copy_is_refused(tmp_path):
 
 
 def test_open_mnist_scales_and_splits():
-    data = open_data(DataConfig(limit=600, val_size=0.1))
+    data = open_data(DataConfig(limit=600, val_size=0.1, test_limit=100))
     assert data.shape == (1, 28, 28) and data.name == "mnist"
     assert len(data.train) == 540 and len(data.val) == 60 and len(data.test) == 100
     assert data.train.x.dtype == torch.float32 and 0 <= data.train.x.min() and data.train.x.max() <= 1

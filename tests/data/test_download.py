@@ -198,7 +198,7 @@ def test_open_data_mnist_download_end_to_end(serve, tmp_path: Path, monkeypatch)
     url, root = serve
     write_set(root, None)
     monkeypatch.setenv("VAEKIT_CACHE", str(tmp_path / "vk"))
-    data = open_data(DataConfig(source="mnist", download=True, url=url, limit=600))
+    data = open_data(DataConfig(source="mnist", download=True, url=url, limit=600, test_limit=100))
     assert (tmp_path / "vk" / "mnist" / "train-images-idx3-ubyte.gz").is_file()
     assert data.shape == (1, 28, 28) and len(data.train) == 600 and len(data.test) == 100
     e = embedded()

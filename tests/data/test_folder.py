@@ -147,7 +147,7 @@ def test_truncated_png(tmp_path: Path) -> None:
     save(tmp_path / "good.png", grey())
     p = save(tmp_path / "broken.png", rgb(64, 64))
     p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])
-    with pytest.raises(DataError, match="broken.png.*cannot be decoded") as e:
+    with pytest.raises(DataError, match="cannot be read: broken.png") as e:
         load_folder(tmp_path)
     assert "\n" not in str(e.value)
 
@@ -173,3 +173,111 @@ def test_loose_images_beside_class_folders(tmp_path: Path) -> None:
 def test_open_data_bad_folder_is_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no image files"):
         open_data(DataConfig(source="folder", path=str(tmp_path)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 19 items 5 and 7, issue 13 item 4
+
+
+def stroke() -> np.ndarray:
+    """A drawing kept in the alpha channel: a filled square of alpha 255 on alpha 0."""
+    a = np.zeros((6, 7), np.uint8)
+    a[1:5, 2:6] = 255
+    return a
+
+
+@pytest.mark.parametrize("ink, mode", [(0, "RGBA"), (255, "RGBA"), (0, "LA"), (255, "LA")])
+def test_transparent_drawings_stay_visible(tmp_path: Path, ink: int, mode: str) -> None:
+    alpha = stroke()
+    colour = np.full((6, 7, 3 if mode == "RGBA" else 1), ink, np.uint8)
+    Image.fromarray(np.dstack([colour, alpha]).squeeze() if mode == "RGBA" else np.dstack([colour[..., 0], alpha]),
+                    mode).save(tmp_path / "d.png")
+    raw = load_folder(tmp_path)
+    x = raw.x_train[0, 0].astype(int)
+    # Dark ink goes on white, light ink on black: the drawing is the alpha mask either way.
+    want = np.where(alpha > 0, ink, 255 - ink)
+    np.testing.assert_array_equal(x, want)
+    assert any("composited" in n for n in raw.notes)
+
+
+def test_half_transparent_ink_is_blended(tmp_path: Path) -> None:
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[..., 3] = [[255, 128], [0, 0]]  # black ink, one pixel half transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "h.png")
+    x = load_folder(tmp_path).x_train[0, 0]
+    assert x.tolist() == [[0, 127], [255, 255]]
+
+
+def test_opaque_rgba_is_unchanged(tmp_path: Path) -> None:
+    c = rgb()
+    Image.fromarray(np.dstack([c, np.full((6, 7), 255, np.uint8)]), "RGBA").save(tmp_path / "o.png")
+    raw = load_folder(tmp_path)
+    np.testing.assert_array_equal(raw.x_train[0], c.transpose(2, 0, 1))
+    assert not raw.notes
+
+
+def test_numbered_class_folders_in_numeric_order(tmp_path: Path) -> None:
+    imgs = {name: grey() for name in ["1", "10", "2", "img"]}
+    for name, a in imgs.items():
+        save(tmp_path / name / "x.png", a)
+    data = open_data(DataConfig(source="folder", path=str(tmp_path)))
+    assert data.classes == ["1", "2", "10", "img"]  # alphabetical would be 1, 10, 2
+    for label, name in enumerate(data.classes):  # Data.classes[label] is the folder of that label
+        i = int((data.train.y == label).nonzero()[0])
+        np.testing.assert_allclose(data.train.x[i, 0].numpy(), imgs[name] / 255.0, atol=1e-7)
+
+
+def test_files_in_natural_order(tmp_path: Path) -> None:
+    for i in (10, 9, 1):
+        save(tmp_path / f"img{i}.png", np.full((2, 2), i, np.uint8))
+    assert load_folder(tmp_path).x_train[:, 0, 0, 0].tolist() == [1, 9, 10]
+
+
+def test_empty_class_folder_and_ignored_files_are_said(tmp_path: Path) -> None:
+    save(tmp_path / "cat" / "a.png", grey())
+    save(tmp_path / "cat" / ".hidden.png", grey())
+    (tmp_path / "cat" / "notes.txt").write_text("x")
+    (tmp_path / "dog").mkdir()
+    (tmp_path / ".git").mkdir()
+    data = open_data(DataConfig(source="folder", path=str(tmp_path)))
+    assert data.classes == ["cat"]
+    notes = data.log[1:]
+    assert len(notes) == 2 and all("\n" not in n for n in notes)
+    assert "1 subfolder(s)" in notes[0] and "dog" in notes[0]
+    assert "1 non-image file(s) (e.g. cat/notes.txt) and 2 hidden" in notes[1]
+
+
+def test_every_bad_file_is_named_in_one_error(tmp_path: Path) -> None:
+    save(tmp_path / "good.png", grey())
+    for i in range(12):
+        (tmp_path / f"bad{i:02d}.png").write_text("not a png")
+    p = save(tmp_path / "cut.png", rgb(64, 64))
+    p.write_bytes(p.read_bytes()[:200])
+    with pytest.raises(DataError) as e:
+        load_folder(tmp_path)
+    msg = str(e.value)
+    assert "13 of 14 image files cannot be read" in msg and "\n" not in msg
+    assert "bad00.png" in msg and "bad09.png" in msg and "and 3 more" in msg and "data.skip_bad=true" in msg
+
+
+def test_skip_bad_trains_on_the_rest_and_lists_them(tmp_path: Path) -> None:
+    a, b = grey(), grey()
+    save(tmp_path / "c0" / "a.png", a)
+    save(tmp_path / "c1" / "b.png", b)
+    (tmp_path / "c0" / "x.png").write_text("not a png")
+    data = open_data(DataConfig(source="folder", path=str(tmp_path), skip_bad=True))
+    assert len(data.train) == 2 and data.train.y.tolist() == [0, 1]
+    assert [Path(p).name for p, _ in data.skipped] == ["x.png"]
+    assert any("skipped 1 unreadable image file(s)" in line and "c0/x.png" in line for line in data.log)
+
+
+def test_streamed_folder_names_every_bad_file_up_front(tmp_path: Path) -> None:
+    from vaekit.data.folder_stream import ImageRows
+
+    save(tmp_path / "a.png", grey())
+    (tmp_path / "x.png").write_text("no")
+    (tmp_path / "y.png").write_text("no")
+    with pytest.raises(DataError, match="2 of 3 image files cannot be read: x.png .*y.png"):
+        ImageRows(tmp_path, None, None)
+    rows = ImageRows(tmp_path, None, None, skip_bad=True)
+    assert len(rows) == 1 and len(rows.skipped) == 2

@@ -89,3 +89,42 @@ def test_sample_is_one_hot():
     torch.manual_seed(0)
     x = MixedLikelihood(cols).sample(torch.randn(6, 5))
     assert np.array_equal(x[:, :2].sum(1).numpy(), np.ones(6)) and np.array_equal(x[:, 2:].sum(1).numpy(), np.ones(6))
+
+
+# ---- issue 19 item 4: a numeric column with bad cells is refused, not made a category --------
+
+
+@pytest.mark.parametrize("bad", ["inf", "-", "1,5", "missing"])
+def test_bad_cells_in_a_numeric_column_are_refused(tmp_path: Path, bad: str):
+    rows = [f"{i * 0.5},{'red' if i % 2 else 'blue'}" for i in range(30)]
+    cell = f'"{bad}"' if "," in bad else bad  # quoted, as a spreadsheet writes it
+    rows[7] = f"{cell},red"
+    rows[19] = f"{cell},blue"
+    path = write(tmp_path / "t.csv", "h,colour\n" + "\n".join(rows) + "\n")
+    for missing in ("error", "mask"):
+        with pytest.raises(DataError) as e:
+            open_data(DataConfig(source="csv", path=path, missing=missing))
+        msg = str(e.value)
+        assert "column 'h' is numeric in 28 of 30 cells" in msg and "line(s) 9, 21" in msg and repr(bad) in msg
+        assert "\n" not in msg
+
+
+def test_missing_markers_follow_data_missing(tmp_path: Path):
+    path = write(tmp_path / "t.csv", "h\n" + "\n".join(["1", "2", "NA", "4", "5"]) + "\n")
+    with pytest.raises(DataError, match="column 'h' has 1 missing value"):
+        open_data(DataConfig(source="csv", path=path))
+    assert open_data(DataConfig(source="csv", path=path, missing="mask")).columns[0]["type"] == "numeric"
+
+
+def test_decimal_commas_are_named(tmp_path: Path):
+    path = write(tmp_path / "t.csv", 'h\n"1,5"\n"2,25"\n"3,0"\n')
+    with pytest.raises(DataError, match="decimals with a comma"):
+        open_data(DataConfig(source="csv", path=path))
+
+
+def test_text_columns_and_declared_categoricals_stay_categorical(tmp_path: Path):
+    path = write(tmp_path / "t.csv", "size,n\nS,1\nM,2\nXL,3\n4,x\n")  # 'n' is mostly numbers, 'size' text
+    with pytest.raises(DataError, match="column 'n'"):
+        open_data(DataConfig(source="csv", path=path))
+    cols = open_data(DataConfig(source="csv", path=path, categorical=["n"])).columns
+    assert [c["type"] for c in cols] == ["categorical", "categorical"]

@@ -53,7 +53,7 @@ def test_inception_score_extremes():
 def test_shipped_classifier_classifies_mnist_and_scores_real_data_as_real():
     gen.load_classifier()
     assert gen.weights_path().stat().st_size < 1_000_000  # ships inside the package in < 1 MB
-    data = vaekit.open_data(vaekit.DataConfig(limit=1200))  # 1200 train, 200 test images
+    data = vaekit.open_data(vaekit.DataConfig(limit=1200, test_limit=200))  # 1200 train, 200 test images
     feats, probs = gen.classify(data.test.x)
     assert feats.shape == (200, gen.FEATURES) and probs.shape == (200, 10)
     assert (probs.argmax(1) == data.test.y.numpy()).mean() >= 0.97

@@ -14,7 +14,8 @@ from vaekit.models import build
 
 
 def _cvae(arch: str = "mlp"):
-    cfg = small_config(model={"name": "cvae", "arch": arch, "hidden": [16], "channels": [4, 8], "latent_dim": 3}).model
+    net = {"hidden": [16]} if arch == "mlp" else {"channels": [4, 8]}
+    cfg = small_config(model={"name": "cvae", "arch": arch, **net, "latent_dim": 3}).model
     torch.manual_seed(0)
     return build(cfg, (1, 8, 8))
 

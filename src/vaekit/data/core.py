@@ -9,7 +9,7 @@ distributed shard can replace :class:`TensorLoader` without touching it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, Literal, Protocol
 
 import numpy as np
@@ -47,8 +47,12 @@ class Data:
     name: str
     binarize: Binarize = "none"
     threshold: float = 0.5
-    classes: list[str] | None = None  # label names, when labels exist
+    classes: list[str] | None = None  # label names, when labels exist: label i is classes[i]
     columns: list[dict] | None = None  # tables: the column layout (vaekit.data.tabular)
+    # What loading did, one line each, for the trainer's log: the first line always says what the
+    # examples are (dtype, range, scaling, channels, size, counts); more for skipped/ignored files.
+    log: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of unreadable files left out
 
     @property
     def eval_split(self) -> tuple[str, Split]:
@@ -70,17 +74,45 @@ class Loader(Protocol):
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None: ...
 
 
-def to_unit_float(x: np.ndarray, where: str) -> np.ndarray:
-    """Scale pixels to float32 in [0, 1]: uint8 by 255, floats must already be in [0, 1]."""
+def pixel_scale(arrays: list[np.ndarray | None], where: str) -> tuple[float, str]:
+    """The one divisor that brings every integer split of a dataset to [0, 1], and how it reads.
+
+    Integers (any dtype, uint8 included) whose largest value over all splits is 1 are binary 0/1
+    data and stay 0/1; larger integers are 8-bit levels 0..255, divided by 255. Deciding by the
+    values rather than the dtype makes a uint8 0/1 mask and an int64 or bool one the same data
+    (dividing the uint8 one by 255 would train on almost-black images). Floats are used as is.
+    """
+    ints = [a for a in arrays if a is not None and (a.dtype == bool or np.issubdtype(a.dtype, np.integer))]
+    floats = [a for a in arrays if a is not None and a.dtype != bool and not np.issubdtype(a.dtype, np.integer)]
+    parts = []
+    scale = 1.0
+    if ints:
+        lo = min(int(a.min()) if a.size else 0 for a in ints)
+        hi = max(int(a.max()) if a.size else 0 for a in ints)
+        dtype = "/".join(sorted({str(a.dtype) for a in ints}))
+        if lo < 0 or hi > 255:
+            from ..errors import DataError
+
+            raise DataError(f"{where}: integer values must be 0..255 (or 0/1), got {lo}..{hi}; rescale them")
+        scale = 255.0 if hi > 1 else 1.0
+        how = "binary 0/1, kept as 0/1" if hi <= 1 else "divided by 255"
+        parts.append(f"{dtype} values {lo}..{hi}, {how}")
+    for a in floats:  # range checked by to_unit_float
+        if np.issubdtype(a.dtype, np.floating) and a.size and np.isfinite(a).all():
+            lo, hi = float(a.min()), float(a.max())
+            parts.append(f"{a.dtype} values in [{lo:.3g}, {hi:.3g}], used as is")
+            break
+    return scale, "; ".join(parts)
+
+
+def to_unit_float(x: np.ndarray, where: str, scale: float | None = None) -> np.ndarray:
+    """Pixels as float32 in [0, 1]: integers divided by ``scale`` (default: :func:`pixel_scale` of
+    ``x`` alone), floats checked to lie in [0, 1] already."""
     from ..errors import DataError
 
-    if x.dtype == np.uint8:
-        return x.astype(np.float32) / np.float32(255.0)
     if np.issubdtype(x.dtype, np.integer) or x.dtype == bool:
-        hi = int(x.max()) if x.size else 0
-        if x.min(initial=0) < 0 or hi > 255:
-            raise DataError(f"{where}: integer values must be 0..255, got {x.min()}..{hi}")
-        return x.astype(np.float32) / np.float32(255.0 if hi > 1 else 1.0)
+        scale = pixel_scale([x], where)[0] if scale is None else scale
+        return x.astype(np.float32) / np.float32(scale)
     if not np.issubdtype(x.dtype, np.floating):
         raise DataError(f"{where}: dtype {x.dtype} is not numeric; use uint8 or float arrays")
     x = x.astype(np.float32, copy=False)

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ..errors import DataError
 from .core import Data, Split, epoch_generator
-from .folder import GREY_MODES, _decode, _mode_of, list_images
+from .folder import GREY_MODES, _decode, _mode_of, bad_files_error, list_images, skipped_note
 
 if TYPE_CHECKING:
     from ..config import DataConfig
@@ -28,15 +28,29 @@ if TYPE_CHECKING:
 class ImageRows:
     """The images of a folder as rows ``(N, C, H, W)``, decoded when read; ``to()`` is a no-op."""
 
-    def __init__(self, root: str | Path, image_size: list[int] | None, grayscale: bool | None) -> None:
+    def __init__(self, root: str | Path, image_size: list[int] | None, grayscale: bool | None,
+                 skip_bad: bool = False) -> None:
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             raise DataError(f"{self.root}: folder does not exist; check data.path (--data-path)")
-        self.files, labels, self.classes = list_images(self.root)
+        listing = list_images(self.root)
+        self.files, labels, self.classes = listing.files, listing.labels, listing.classes
         if not self.files:
             raise DataError(f"{self.root}: no image files found")
+        # Every header is read now, so files that are no images are all named before training;
+        # a file truncated after a valid header still fails when its batch is decoded.
+        modes = [_mode_of(p) for p in self.files]
+        bad = [(p, "not an image Pillow can read") for p, m in zip(self.files, modes) if m is None]
+        if bad and (not skip_bad or len(bad) == len(self.files)):
+            raise bad_files_error(self.root, bad, len(self.files))
+        self.notes = listing.notes(self.root) + ([skipped_note(self.root, bad)] if bad else [])
+        self.skipped = [(str(p), why) for p, why in bad]
+        if bad:
+            ok = [m is not None for m in modes]
+            self.files = [p for p, k in zip(self.files, ok) if k]
+            labels = None if labels is None else [lab for lab, k in zip(labels, ok) if k]
         if grayscale is None:
-            grayscale = all(_mode_of(p) in GREY_MODES for p in self.files)
+            grayscale = all(m in GREY_MODES for m in modes if m is not None)
         self.mode = "L" if grayscale else "RGB"
         self.size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
         first = self.decode(0)
@@ -117,7 +131,7 @@ def wants_stream(cfg: DataConfig, available: int) -> bool:
     if cfg.stream == "on":
         return True
     try:
-        return ImageRows(cfg.path, cfg.image_size, cfg.grayscale).nbytes32 > available // 2
+        return ImageRows(cfg.path, cfg.image_size, cfg.grayscale, cfg.skip_bad).nbytes32 > available // 2
     except DataError:  # a bad folder: the in-memory loader reports it, as it always has
         return False
 
@@ -127,6 +141,12 @@ def open_stream(cfg: DataConfig) -> Data:
                      (cfg.binarize in ("threshold", "static"), f"data.binarize={cfg.binarize} (use dynamic)")):
         if bad:
             raise DataError(f"{cfg.path}: a streamed image folder does not support {why}")
-    rows = ImageRows(cfg.path, cfg.image_size, cfg.grayscale)  # type: ignore[arg-type]
+    rows = ImageRows(cfg.path, cfg.image_size, cfg.grayscale, cfg.skip_bad)  # type: ignore[arg-type]
+    c, h, w = rows.shape[1:]
+    log = [f"data folder:{cfg.path}: {len(rows)} train examples of {c}x{h}x{w} (channels x height x width), "
+           f"decoded from disk batch by batch; {'grey' if rows.mode == 'L' else 'RGB'} uint8 divided by 255"
+           + (f"; resized to {h}x{w}" if rows.size else "") + (f"; binarized: {cfg.binarize}" if cfg.binarize != "none" else ""),
+           *rows.notes]
     return Data(train=Split(rows, rows.y), val=None, test=None, shape=rows.shape[1:],  # type: ignore[arg-type]
-                name=f"folder:{cfg.path}", binarize=cfg.binarize, threshold=cfg.threshold, classes=rows.classes)
+                name=f"folder:{cfg.path}", binarize=cfg.binarize, threshold=cfg.threshold, classes=rows.classes,
+                log=log, skipped=rows.skipped)

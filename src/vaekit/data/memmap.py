@@ -18,6 +18,9 @@ from torch import Tensor
 from ..errors import DataError
 from .arrays import to_nchw
 
+HEAD_BYTES = 64 << 20  # how much of the first file decides whether uint8 rows are 0/1 or 0..255
+
+
 class Rows:
     """Rows of one or more memory-mapped ``.npy`` files as one array of float32 in [0, 1].
 
@@ -35,6 +38,14 @@ class Rows:
         self.starts = np.cumsum([0] + [len(p) for p in self.parts])  # (shards + 1,)
         self.where = str(files[0].parent if len(files) > 1 else files[0])
         self.shape = (int(self.starts[-1]), *to_nchw(first[:1], self.where).shape[1:])
+        # uint8 0/1 data stays 0/1, as in memory (core.pixel_scale); without reading the whole file
+        # the scale is decided on its first rows, and a later row above 1 is refused, not rescaled.
+        self.scale = 1.0
+        if first.dtype == np.uint8:
+            n = max(1, min(len(first), HEAD_BYTES // max(1, first[:1].nbytes)))
+            head = np.array(first[:n])
+            _release(first, 0, n)
+            self.scale = 255.0 if head.max(initial=0) > 1 else 1.0
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -66,11 +77,21 @@ class Rows:
     def unit(self, x: np.ndarray, at: int = 0) -> np.ndarray:
         """Stored rows -> float32 in [0, 1]: uint8 / 255, floats checked (``at``: for the message)."""
         if x.dtype == np.uint8:
-            return x.astype(np.float32) * np.float32(1 / 255)
+            if self.scale == 1.0 and x.size and x.max() > 1:
+                raise DataError(f"{self.where}: the first rows hold only 0/1 (read as binary data) but rows from "
+                                f"{at} on go up to {int(x.max())}; store 0/1 and 0..255 data in separate files")
+            return x.astype(np.float32) * np.float32(1 / self.scale)
         x = x.astype(np.float32)
         if not (np.isfinite(x).all() and x.min(initial=0) >= 0 and x.max(initial=0) <= 1):
             raise DataError(f"{self.where}: rows from {at} on hold values outside [0, 1] or NaN; rescale the data")
         return x
+
+    def describe(self) -> str:
+        """The stored values and their scaling, for the data log line."""
+        if self.parts[0].dtype == np.uint8:
+            how = "binary 0/1, kept as 0/1 (decided on the first rows)" if self.scale == 1.0 else "divided by 255"
+            return f"uint8 values ({how})"
+        return f"{self.parts[0].dtype} values in [0, 1], used as is"
 
     def __getitem__(self, idx: slice) -> Tensor:
         if not isinstance(idx, slice) or idx.step not in (None, 1):

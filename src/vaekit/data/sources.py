@@ -6,7 +6,7 @@ subsets and binarizes them the same way for every source.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -25,6 +25,8 @@ class RawData:
     classes: list[str] | None = None
     # tables (vaekit.data.tabular): the column layout; x is then standardised, not in [0, 1]
     columns: list[dict] | None = None
+    notes: list[str] = field(default_factory=list)  # log lines of the source (ignored files, ...)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of files left out
 
 
 SOURCES: dict[str, Callable[..., RawData]] = {}

@@ -82,7 +82,10 @@ def open_stream(cfg: DataConfig) -> Data:
 
         return folder_stream.open_stream(cfg)
     for bad, why in ((cfg.val_size, "data.val_size (hold out a separate file instead)"),
-                     (cfg.binarize in ("threshold", "static"), f"data.binarize={cfg.binarize} (use dynamic)")):
+                     (cfg.binarize in ("threshold", "static"), f"data.binarize={cfg.binarize} (use dynamic)"),
+                     (cfg.image_size is not None, "data.image_size (resize the files first)"),
+                     (cfg.grayscale is not None, "data.grayscale (convert the files first)"),
+                     (cfg.test_limit is not None or cfg.split == "all", "a test split (data.test_limit, data.split)")):
         if bad:
             raise DataError(f"{cfg.path}: streamed data does not support {why}")
     rows = Rows(files_of(cfg.path))
@@ -90,8 +93,11 @@ def open_stream(cfg: DataConfig) -> Data:
     x: Tensor | Rows = rows if n == len(rows) else rows[0:n]
     if cfg.stream == "off":
         x = rows[0:n]
+    how = "streamed from disk" if isinstance(x, Rows) else "read into memory"
+    log = [f"data arrays:{cfg.path}: {n} train examples of {'x'.join(map(str, rows.shape[1:]))}, {how}; "
+           f"{rows.describe()}" + (f"; binarized: {cfg.binarize}" if cfg.binarize != "none" else "")]
     return Data(train=Split(x), val=None, test=None, shape=rows.shape[1:], name=f"arrays:{cfg.path}",  # type: ignore[arg-type]
-                binarize=cfg.binarize, threshold=cfg.threshold)
+                binarize=cfg.binarize, threshold=cfg.threshold, log=log)
 
 
 class StreamLoader:

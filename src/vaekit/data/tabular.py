@@ -6,7 +6,10 @@ Each row becomes one vector ``x`` (D,), column by column:
   std; with ``data.missing = "mask"`` a column that has gaps is followed by a 0/1 *observed*
   indicator, its gaps are set to 0 (the mean) and the likelihood leaves them out;
 - a **categorical** column (text, or named in ``data.categorical``) is one-hot over its sorted
-  levels; a missing cell is all zeros, which the categorical likelihood term ignores exactly.
+  levels; a missing cell is all zeros, which the categorical likelihood term ignores exactly;
+- a column where more than half of the non-missing cells are numbers but some are not (``inf``,
+  ``-``, ``1,5``, ``missing``) is refused, naming the lines and values: it is a numeric column
+  with bad cells, not a category (list it in ``data.categorical`` if it really is one).
 
 The layout (names, types, mean/std, levels) is a list of dicts that training stores in
 ``model.columns`` of the run's ``config.json``; :func:`encode` applies it to new rows to score them.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +92,8 @@ def infer_columns(header: list[str], rows: list[list[str]], categorical: list[st
         if not present:
             raise DataError(f"{where}: column '{name}' has no values; drop it")
         floats = [_as_float(v) for v in present]
+        if name not in categorical:
+            _check_numeric(name, values, where)
         if name not in categorical and all(f is not None for f in floats):
             arr = np.asarray(floats, dtype=np.float64)
             std = float(arr.std())
@@ -100,6 +106,31 @@ def infer_columns(header: list[str], rows: list[list[str]], categorical: list[st
                                 "an identifier is no category: drop the column")
             columns.append({"name": name, "type": "categorical", "levels": levels})
     return columns
+
+
+def _check_numeric(name: str, values: list[str], where: str) -> None:
+    """Refuse a column that is mostly numbers with some cells that are neither numbers nor missing.
+
+    The rule: a column (not listed in data.categorical) where more than half of the non-missing
+    cells are finite numbers is numeric, and its other cells (``inf``, ``-``, ``1,5``, ``missing``)
+    are errors, not category levels: taking it as text would train on a one-hot of hundreds of
+    "levels" and never apply data.missing. Missing markers are only those of ``MISSING``.
+    """
+    present = [(i, v) for i, v in enumerate(values) if not _is_missing(v)]
+    bad = [(i, v) for i, v in present if _as_float(v) is None]
+    commas = sum(bool(re.fullmatch(r"[+-]?\d+,\d+", v)) for _, v in present)
+    if bad and commas * 2 > len(present):
+        raise DataError(f"{where}: column '{name}' writes decimals with a comma (e.g. {bad[0][1]!r} on line "
+                        f"{bad[0][0] + 2}); write them with a point (1.5), or list the column in data.categorical")
+    if not bad or len(bad) * 2 >= len(present):
+        return
+    shown = ", ".join(repr(v) for v in dict.fromkeys(v for _, v in bad[:50]))
+    raise DataError(
+        f"{where}: column '{name}' is numeric in {len(present) - len(bad)} of {len(present)} cells but line(s) "
+        f"{_lines([i for i, _ in bad])} hold {shown}, which are neither finite numbers nor missing markers "
+        f"({', '.join(repr(m) for m in sorted(MISSING))}); fix them, leave them empty (missing, see data.missing), "
+        "or list the column in data.categorical"
+    )
 
 
 def width(columns: list[dict[str, Any]]) -> int:

@@ -20,6 +20,9 @@ from .base import Model, Terms, register
 class Autoencoder(Model):
     """x -> z = f(x) -> p(x|z); trained on -log p(x|f(x)) (BCE or squared error) plus penalties."""
 
+    hints = {"beta": "an autoencoder has no KL term", "kl": "an autoencoder has no KL term",
+             "samples": "an autoencoder's code is deterministic"}
+
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
         super().__init__(cfg, shape)
         self.likelihood = build_likelihood(cfg.likelihood, len(shape), cfg)

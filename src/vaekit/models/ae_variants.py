@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from ..config import ModelConfig
 from ..distributed import global_batch_mean
 from ..errors import ConfigError
+from ..guard import key, when_option
 from .ae import Autoencoder
 from .base import register
 
@@ -33,8 +34,8 @@ class DenoisingOptions:
     """``noise``: which corruption; ``std``: Gaussian noise std; ``drop``: fraction of inputs zeroed."""
 
     noise: Literal["gaussian", "mask", "both"] = "mask"
-    std: float = 0.3
-    drop: float = 0.25
+    std: float = key(0.3, when_option("noise", "gaussian", "both"))
+    drop: float = key(0.25, when_option("noise", "mask", "both"))
 
 
 @register("dae")
@@ -69,7 +70,7 @@ class SparseOptions:
 
     penalty: Literal["l1", "kl"] = "l1"
     weight: float = 1e-3  # the L1 coefficient lambda, or Ng's beta
-    rho: float = 0.05  # the target mean activation of a sigmoid code unit
+    rho: float = key(0.05, when_option("penalty", "kl"))  # the target mean activation of a sigmoid code unit
 
 
 @register("sparse-ae")

@@ -58,6 +58,10 @@ class Model(nn.Module):
     has_posterior: bool = False
     has_density: bool = False
     conditional: bool = False
+    # Which family-dependent keys of ModelConfig (beta, kl, samples) this family reads; the config
+    # guard (vaekit.guard) refuses the others when set, with the family's hint on what to use.
+    reads: frozenset[str] = frozenset()
+    hints: dict[str, str] = {}
     likelihood: Likelihood
     decoder: nn.Module
 

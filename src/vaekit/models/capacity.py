@@ -35,6 +35,8 @@ class CapacityVAE(VAE):
 
     Options = CapacityOptions
     options: CapacityOptions
+    reads = frozenset({"kl", "samples"})  # gamma * |KL - C| replaces beta * KL
+    hints = {"beta": "its KL weight is model.options.gamma"}
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
         super().__init__(cfg, shape)

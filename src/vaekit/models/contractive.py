@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from ..errors import ConfigError
+from ..guard import all_of, any_of, key, when, when_option
 from ..nn import MLPEncoder
 from .ae import Autoencoder
 from .base import register
@@ -90,7 +91,9 @@ class ContractiveOptions:
 
     weight: float = 0.1
     jacobian: Literal["auto", "exact", "stochastic"] = "auto"
-    projections: int = 1  # Rademacher vectors per example for the stochastic estimator
+    # Rademacher vectors per example: read by the stochastic estimator only (auto picks it for conv)
+    projections: int = key(1, any_of(when_option("jacobian", "stochastic"),
+                                     all_of(when_option("jacobian", "auto"), when("model.arch", "conv"))))
 
 
 @register("cae")

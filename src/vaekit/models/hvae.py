@@ -70,6 +70,7 @@ class HVAE(Model):
     has_density = True
 
     Options = HVAEOptions
+    reads = frozenset({"beta", "kl", "samples"})
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
         super().__init__(cfg, shape)

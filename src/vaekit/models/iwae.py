@@ -48,6 +48,10 @@ class IWAE(VAE):
 
     Options = IWAEOptions
     options: IWAEOptions
+    # k is the option; the bound has no KL weight and its log-weights are always Monte Carlo.
+    reads = frozenset()
+    hints = {"samples": "its k is model.options.k, e.g. --set 'model.options={k=10}'",
+             "beta": "the IWAE bound has no KL weight", "kl": "the IWAE bound never uses the analytic KL"}
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
         super().__init__(cfg, shape)

@@ -22,6 +22,7 @@ class VAE(Model):
 
     has_posterior = True
     has_density = True
+    reads = frozenset({"beta", "kl", "samples"})
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
         super().__init__(cfg, shape)

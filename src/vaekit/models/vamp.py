@@ -87,6 +87,8 @@ class VampVAE(WarmupVAE):
 
     Options = VampOptions
     options: VampOptions
+    reads = frozenset({"beta", "samples"})  # no closed-form KL to the VampPrior: always Monte Carlo
+    hints = {"kl": "the KL to the VampPrior is always the Monte-Carlo estimate"}
 
     def make_prior(self) -> Prior:
         """The VampPrior over K pseudo-inputs of the data's shape, read through this VAE's encoder."""

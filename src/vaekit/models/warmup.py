@@ -26,6 +26,7 @@ from ..config import ModelConfig
 from ..distributed import global_batch_mean
 from ..distributions import LOG_2PI, DiagonalGaussian, StandardNormal
 from ..errors import ConfigError
+from ..guard import key, when_option
 from .base import register
 from .vae import VAE
 
@@ -36,8 +37,8 @@ class WarmupOptions:
 
     schedule: Literal["linear", "cyclical"] = "linear"
     steps: int = 10_000  # linear: steps to reach beta; cyclical: the length of one cycle
-    ratio: float = 0.5  # cyclical: fraction R of each cycle spent rising (Fu et al. use 0.5)
-    cycles: int = 4  # cyclical: number of cycles M, then beta for good (0 = cycle forever)
+    ratio: float = key(0.5, when_option("schedule", "cyclical"))  # fraction R of each cycle spent rising
+    cycles: int = key(4, when_option("schedule", "cyclical"))  # number of cycles M, then beta (0 = forever)
 
 
 @register("warmup-vae")
