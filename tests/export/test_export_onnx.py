@@ -81,7 +81,7 @@ def test_conv_and_learned_variance_export_their_parameters(tmp_path):
     meta = export_onnx(run, tmp_path / "onnx", inputs=torch.rand(256, 1, 8, 8), log=lambda s: None)
     assert list(meta["decoder"]["outputs"]) == ["mean", "sigma"]
     z = torch.randn(4, 3)
-    mean, sigma = session(tmp_path / "onnx" / "decoder.onnx").run(None, {"z": z.numpy()})
+    _, sigma = session(tmp_path / "onnx" / "decoder.onnx").run(None, {"z": z.numpy()})
     with torch.no_grad():
         ref = run.model.likelihood.params(run.model.decode_params(z))
     assert float((torch.from_numpy(sigma) - ref["sigma"]).abs().max()) <= TOLERANCE
