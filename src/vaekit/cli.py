@@ -193,6 +193,17 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _writable_run(run: str, flag: str) -> Path:
+    """The run folder a command writes into by default; a shipped (``pretrained:``) or downloaded
+    (``hf://``) model's folder is never written: the user names another place with ``flag``."""
+    from .locate import is_read_only, locate_run
+
+    path = locate_run(run)
+    if is_read_only(path):
+        raise VaekitError(f"{run} is a shipped or downloaded model whose folder vaekit does not write; give {flag}")
+    return Path(run)
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from .viz.catalog import PlotOptions, check_names, make_plots, open_context
 
@@ -200,7 +211,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     opts = PlotOptions(temperature=args.temperature, n=args.n, steps=args.steps, range=args.range,
                        dims=tuple(args.dims) if args.dims else None, traverse=args.traverse, method=args.method,
                        pair=tuple(args.pair), index=args.index, seed=args.seed)
-    out_dir = Path(args.out_dir) if args.out_dir else Path(args.run) / "plots"
+    out_dir = Path(args.out_dir) if args.out_dir else _writable_run(args.run, "-o DIR") / "plots"
     from .run import run_writes  # reliability (issue 13): one writer per run folder; a failed write is one line
     from .runlock import lock_run
 
@@ -215,6 +226,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .viz.report import write_report
 
     notes = []
+    if args.out is None or not args.no_plots:
+        _writable_run(args.run, "-o FILE.html and --no-plots")
     missing = [n for n in PLOTS if not (Path(args.run) / "plots" / f"{n}.png").is_file()]
     from .run import run_writes  # reliability (issue 13): one writer per run folder; a failed write is one line
     from .runlock import lock_run
