@@ -214,13 +214,11 @@ def markdown(result: dict[str, Any]) -> str:
 def embeddings(model: Any, split: Split, batch_size: int = 2048) -> dict[str, np.ndarray]:
     """Codes of a split: ``mu`` (N, D), ``logvar`` (N, D) for models with a posterior q(z|x), ``y`` (N,)."""
     out: dict[str, np.ndarray] = {}
-    if hasattr(model, "posterior"):
+    if model.has_posterior:
         qs = [model.posterior(split.x[i : i + batch_size]) for i in range(0, len(split), batch_size)]
         out["mu"] = torch.cat([q.mu for q in qs]).cpu().numpy()
-        if hasattr(qs[0], "logvar"):
-            out["logvar"] = torch.cat([q.logvar for q in qs]).cpu().numpy()
-        elif hasattr(qs[0], "scale_tril"):  # full covariance L L^T: the marginal log-variances
-            out["logvar"] = torch.cat([q.scale_tril.pow(2).sum(-1).log() for q in qs]).cpu().numpy()
+        # the marginal log-variances (for a full covariance L L^T, of its diagonal)
+        out["logvar"] = torch.cat([q.marginal_var.log() for q in qs]).cpu().numpy()
     else:
         out["mu"] = batched(model.encode, split.x, batch_size).numpy()
     if split.y is not None:

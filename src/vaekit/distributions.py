@@ -28,6 +28,11 @@ class DiagonalGaussian:
     def std(self) -> Tensor:
         return torch.exp(0.5 * self.logvar)
 
+    @property
+    def marginal_var(self) -> Tensor:
+        """Var(z_d | x) per dimension (B, D): the spread every posterior type reports."""
+        return torch.exp(self.logvar)
+
     def params(self) -> dict[str, Tensor]:
         """The parameters by name, for code outside Python (ONNX export): mu, logvar (B, D)."""
         return {"mu": self.mu, "logvar": self.logvar}

@@ -39,6 +39,11 @@ class FullCovGaussian:
         return {"mu": self.mu, "scale_tril": self.scale_tril}
 
     @property
+    def marginal_var(self) -> Tensor:
+        """Var(z_d | x) = (L L^T)_dd = sum_j L_dj^2 per dimension (B, D)."""
+        return self.scale_tril.pow(2).sum(-1)
+
+    @property
     def covariance(self) -> Tensor:
         return self.scale_tril @ self.scale_tril.transpose(-1, -2)  # (B, D, D)
 
