@@ -174,3 +174,18 @@ def test_a_conditional_model_says_which_bound_it_reports(tmp_path):
     assert "labels summed out" in out["nll"]["estimate"]
     table = vaekit("evaluate", tmp_path / "c", "--k", "4", "--no-progress").stdout
     assert "negative ELBO of log p(x|y)" in table and "negative ELBO of log p(x)" in table
+
+
+def test_folder_class_names_are_saved_with_the_run_and_the_codes(tmp_path):
+    rng = np.random.default_rng(0)
+    for cls in ("1", "10", "2"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(20):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    r = vaekit("train", "--data", "imgs", *TINY, "--batch-size", "20", "--out", "R", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "R" / "data.json").read_text())["classes"] == ["1", "2", "10"]  # natural order
+    r = vaekit("embed", "R", "-o", "codes.npz", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    codes = np.load(tmp_path / "codes.npz")
+    assert list(codes["classes"]) == ["1", "2", "10"] and set(codes["y"]) <= {0, 1, 2}

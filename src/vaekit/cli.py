@@ -186,7 +186,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     from .compare import save_embeddings
 
-    path = _output(args, f"latents-{args.split}.npz")
+    path = _output(args, f"latents-{args.split}.npz" if args.split else "latents.npz")
     with _writing(args, path, "embed"):
         shapes = save_embeddings(args.run, path, args.split)
     print(f"wrote {path}: " + ", ".join(f"{k} {v}" for k, v in shapes.items()))

@@ -202,8 +202,9 @@ def build_parser(command_modules: Sequence[str], handlers: dict[str, Any]) -> ar
 
     m = sub.add_parser("embed", help="write a run's latent codes (mu, logvar) and labels to an .npz")
     m.add_argument("run", help="a run folder (written by vaekit train)")
-    m.add_argument("--split", choices=["test", "val", "train"], default="test", help="which split to encode")
-    m.add_argument("-o", "--out", help="the .npz to write (default RUN/outputs/latents-SPLIT.npz)")
+    m.add_argument("--split", choices=["test", "val", "train"], help="which split to encode (default: test, else "
+                   "val, else train)")
+    m.add_argument("-o", "--out", help="the .npz to write (default RUN/outputs/latents.npz)")
     m.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
 
     v = sub.add_parser("plot", help="pictures of what a model learned, into RUN/plots/*.png")

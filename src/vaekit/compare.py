@@ -226,16 +226,19 @@ def embeddings(model: Any, split: Split, batch_size: int = 2048) -> dict[str, np
     return out
 
 
-def save_embeddings(run_dir: str | Path, path: str | Path, split: str = "test") -> dict[str, tuple[int, ...]]:
-    """Write the codes of a run's ``split`` to an ``.npz`` (no pickles); return the array shapes."""
+def save_embeddings(run_dir: str | Path, path: str | Path, split: str | None = None) -> dict[str, tuple[int, ...]]:
+    """Write the codes of a run's ``split`` (default: test, else val, else train) to an ``.npz`` (no
+    pickles), with the class names when the labels have them; return the array shapes."""
     from .run import load_run
 
     run = load_run(run_dir)
     data = open_data(run.config.data)
-    chosen = getattr(data, split)
+    chosen = getattr(data, split) if split else (data.test if data.test is not None else data.eval_split[1])
     if chosen is None:
         raise VaekitError(f"--split {split}: the data of {run_dir} has no {split} split")
     arrays = embeddings(run.model, chosen)
+    if data.classes is not None and "y" in arrays:  # label i is classes[i]: y maps back to names
+        arrays["classes"] = np.asarray(data.classes, dtype=str)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **arrays)
     return {k: tuple(v.shape) for k, v in arrays.items()}

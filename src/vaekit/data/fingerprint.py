@@ -50,7 +50,7 @@ def data_files(cfg: "DataConfig") -> list[Path]:
     if cfg.source == "folder":
         from .folder import list_images
 
-        return list_images(root)[0] if root.is_dir() else []
+        return list_images(root).files if root.is_dir() else []
     if root.is_dir():  # a folder of .npy shards
         return sorted(root.glob("*.npy"))
     return [root] if root.is_file() else []
@@ -106,11 +106,12 @@ def fingerprint(cfg: "DataConfig") -> dict[str, Any]:
     return {"source": cfg.source, **_hash_files(files, root if root.is_dir() else root.parent)}
 
 
-def record(run_dir: Path, cfg: "DataConfig") -> dict[str, Any]:
-    """Write ``RUN/data.json`` for data ``cfg`` (its path absolute); return what was written."""
+def record(run_dir: Path, cfg: "DataConfig", classes: list[str] | None = None) -> dict[str, Any]:
+    """Write ``RUN/data.json`` for data ``cfg`` (its path absolute) and its class names (label i is
+    ``classes[i]``, e.g. a folder's subfolder names); return what was written."""
     from ..checkpoint import atomic_write_text
 
-    info: dict[str, Any] = {"path": cfg.path, "fingerprint": fingerprint(cfg)}
+    info: dict[str, Any] = {"path": cfg.path, "fingerprint": fingerprint(cfg), "classes": classes}
     if cfg.path:
         info["path_from_run"] = os.path.relpath(cfg.path, Path(run_dir).resolve())
     atomic_write_text(Path(run_dir) / DATA_JSON, json.dumps(info, indent=2) + "\n")
