@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The converged reproduction of Burda et al.'s VAE (issue 17): 3,280 epochs at batch 20, ~6 s per
+# epoch at one thread, so it spans sessions and machines. The run lives outside the repository
+# (RUN, default /work/runs/iwae-paper-vae-full); its resumable state is committed between sessions
+# in benchmarks/runs/iwae-paper-vae-full/ (config, metrics, data.json, checkpoints/last.safetensors).
+#
+#   benchmarks/iwae_full_run.sh start    # restore RUN from the repository if needed, resume in the background
+#   benchmarks/iwae_full_run.sh save     # stop it at a checkpoint (SIGTERM) and copy its state into the repository
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=${RUN:-/work/runs/iwae-paper-vae-full}
+KEEP=benchmarks/runs/iwae-paper-vae-full
+LOG=${LOG:-$(dirname "$RUN")/iwae-full.log}
+case "${1:-}" in
+  start)
+    if [ ! -f "$RUN/checkpoints/last.safetensors" ] && [ -f "$KEEP/checkpoints/last.safetensors" ]; then
+      mkdir -p "$RUN" && cp -r "$KEEP"/. "$RUN"/
+    fi
+    if [ -f "$RUN/checkpoints/last.safetensors" ]; then
+      args=(--out "$RUN" --resume)
+    else
+      args=(--preset iwae-paper-vae-full --out "$RUN")
+    fi
+    OMP_NUM_THREADS=1 nohup taskset -c 1 vaekit train "${args[@]}" --threads 1 --no-progress \
+      --set train.tensorboard=false >> "$LOG" 2>&1 &
+    echo "training in the background (pid $!), log $LOG"
+    ;;
+  save)
+    pid=$(pgrep -f "vaekit train.*--out $RUN" || true)
+    if [ -n "$pid" ]; then kill -TERM $pid; while kill -0 $pid 2>/dev/null; do sleep 1; done; fi
+    mkdir -p "$KEEP/checkpoints"
+    cp "$RUN"/config.json "$RUN"/metrics.jsonl "$KEEP"/
+    [ -f "$RUN/data.json" ] && cp "$RUN/data.json" "$KEEP"/
+    cp "$RUN/checkpoints/last.safetensors" "$KEEP/checkpoints/"
+    tail -1 "$KEEP/metrics.jsonl"
+    ;;
+  *) echo "usage: $0 start|save" >&2; exit 2 ;;
+esac
