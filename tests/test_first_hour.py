@@ -169,6 +169,7 @@ def test_a_conditional_model_says_which_bound_it_reports(tmp_path):
     last = json.loads((tmp_path / "c" / "metrics.jsonl").read_text().splitlines()[-1])
     assert out["elbo"]["conditional"] and "log p(x|y)" in out["elbo"]["bound"]
     assert out["elbo"]["loss"] == pytest.approx(last["test_loss"], rel=1e-6)  # what training logged
+    assert "log p(x|y), given the labels" in last["test_what"] and "mean over 300 examples" in last["test_what"]
     assert "label-marginal" in out["elbo_marginal"]["bound"]
     assert out["elbo_marginal"]["neg_elbo"] != pytest.approx(out["elbo"]["neg_elbo"])
     assert "labels summed out" in out["nll"]["estimate"]

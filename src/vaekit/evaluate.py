@@ -50,6 +50,17 @@ def elbo(
     return {name: float(v) / len(split) for name, v in totals.items()}
 
 
+def objective_label(model: Model, split: Split, samples: int) -> str:
+    """What :func:`elbo`'s ``loss`` is for ``model`` on ``split``, in words: the bound, its
+    conditioning, the z samples and the number of examples (the ``*_what`` key of metrics rows)."""
+    if not model.has_posterior:
+        what = "reconstruction loss (an autoencoder: no bound)"
+    else:
+        given = "log p(x|y), given the labels" if model.conditional and split.y is not None else "log p(x)"
+        what = f"training objective on {given} (the negative ELBO when beta = 1)"
+    return f"{what}; {samples} z sample(s) per example; mean over {len(split)} examples"
+
+
 def evaluate(
     model: Model,
     split: Split,
@@ -223,4 +234,4 @@ def format_report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["elbo", "evaluate", "evaluate_run", "format_report"]
+__all__ = ["elbo", "evaluate", "evaluate_run", "format_report", "objective_label"]

@@ -65,7 +65,8 @@ def format_row(row: dict[str, Any], epochs: int) -> str:
     for prefix in ("train", "trainset", "val", "test"):  # trainset: the model evaluated on the training data
         if f"{prefix}_loss" in row:
             extra = ", ".join(
-                f"{k[len(prefix) + 1:]} {v:.2f}" for k, v in row.items() if k.startswith(prefix + "_") and k != f"{prefix}_loss"
+                f"{k[len(prefix) + 1:]} {v:.2f}" for k, v in row.items()
+                if k.startswith(prefix + "_") and k != f"{prefix}_loss" and isinstance(v, (int, float))
             )
             parts.append(f"{prefix} loss {row[prefix + '_loss']:.2f} ({extra})")
     parts.append(f"{row['seconds']:.1f}s")

@@ -23,7 +23,7 @@ from . import checkpoint, distributed
 from .config import Config, validate
 from .data import Data, Loader, open_data
 from .errors import ConfigError, TrainingDiverged, TrainingInterrupted
-from .evaluate import elbo
+from .evaluate import elbo, objective_label
 from .models import build
 from .optim import make_optimizer, make_scheduler, select_device
 from .run import (CONFIG, LAST, METRICS, MODEL, Run, check_resume_config, check_run_dir, clear_run_dir, default_run_dir,
@@ -259,6 +259,7 @@ class Trainer:
                 # it never overwrites the epoch's running train_* means (what Keras-style logs report).
                 prefix = "trainset" if eval_name == "train" else eval_name
                 row.update({f"{prefix}_{k}": v for k, v in ev.items()})
+                row[f"{prefix}_what"] = objective_label(self.model, eval_split, samples)
             if self.is_main:
                 self._write_metrics(row, writer)
                 self.log(format_row(row, t.epochs))
@@ -280,7 +281,7 @@ class Trainer:
             f.write(json.dumps(row) + "\n")
         if writer is not None:
             for key, value in row.items():
-                if key not in ("epoch", "step"):
+                if key not in ("epoch", "step") and isinstance(value, (int, float)):  # not the *_what labels
                     writer.add_scalar(key.replace("_", "/", 1), value, self.epoch)
 
     def save_checkpoint(self) -> None:
