@@ -92,14 +92,15 @@ def test_embed_writes_posterior_means_logvars_and_labels(compared, tmp_path):
     path = tmp_path / "z.npz"
     assert main(["embed", str(out / "vae"), "-o", str(path)]) == 0
     with np.load(path, allow_pickle=False) as z:
-        assert set(z.files) == {"mu", "logvar", "y"}
-        assert z["mu"].shape == z["logvar"].shape == (100, 4) and z["y"].shape == (100,)
+        assert set(z.files) == {"mu", "logvar", "y", "classes"} and list(z["classes"]) == [str(i) for i in range(10)]
+        n = len(test)
+        assert z["mu"].shape == z["logvar"].shape == (n, 4) and z["y"].shape == (n,)
         np.testing.assert_array_equal(z["mu"], vaekit.load(out / "vae").encode(test.x).numpy())
         np.testing.assert_array_equal(z["y"], test.y.numpy())
     # The autoencoder has no posterior: codes only.
-    assert main(["embed", str(out / "ae"), "--split", "train", "-o", str(path)]) == 0
+    assert main(["embed", str(out / "ae"), "--split", "train", "-o", str(path), "--overwrite"]) == 0
     with np.load(path, allow_pickle=False) as z:
-        assert set(z.files) == {"mu", "y"} and z["mu"].shape == (600, 4)
+        assert set(z.files) == {"mu", "y", "classes"} and z["mu"].shape == (600, 4)
         np.testing.assert_array_equal(z["mu"], vaekit.load(out / "ae").encode(vaekit.open_data(cfg.data).train.x).numpy())
 
 

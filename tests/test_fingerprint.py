@@ -78,7 +78,7 @@ def test_score_warns_only_for_the_training_table(tmp_path, monkeypatch, capsys):
     assert main(["score", "run", "--data", str(other), "-o", "s.csv"]) == 0
     assert "warning" not in capsys.readouterr().err  # new rows are new by design
     table.write_text("a,b,c\n" + rows + "\n9,9.5,b\n")
-    assert main(["score", "run", "--data", "t.csv", "-o", "s.csv"]) == 0
+    assert main(["score", "run", "--data", "t.csv", "-o", "s.csv", "--overwrite"]) == 0
     assert "vaekit: warning: the data changed since run was trained" in capsys.readouterr().err
 
 

@@ -45,7 +45,7 @@ def test_a_shipped_model_loads_samples_and_is_decent(name):
 def test_any_command_takes_a_pretrained_name(tmp_path, capsys):
     assert cli.main(["sample", "pretrained:keras-conv", "-n", "16", "-o", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").is_file()
-    assert cli.main(["sample", "pretrained:keras-cnv", "-o", str(tmp_path / "s.png")]) == 2
+    assert cli.main(["sample", "pretrained:keras-cnv", "-o", str(tmp_path / "t.png")]) == 2
     err = capsys.readouterr().err
     assert err == "vaekit: error: pretrained:keras-cnv does not exist (did you mean 'pretrained:keras-conv'?)\n"
     with pytest.raises(CheckpointError, match="shipped: keras-conv, pytorch-example"):

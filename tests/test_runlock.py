@@ -95,7 +95,7 @@ def test_an_evaluation_holds_the_run_too(finished, tmp_path, capsys):
     (tmp_path / "sync").unlink()
     out, err = holder.communicate(timeout=120)
     assert holder.returncode == 0 and "negative ELBO" in out, err
-    assert (run / "evaluation.json").is_file()
+    assert list((run / "evaluations").glob("*.json"))
 
 
 def test_two_trainings_started_together_one_writes(tmp_path):

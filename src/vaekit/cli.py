@@ -297,10 +297,13 @@ COMMANDS: dict[str, Any] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:  # reported by the subcommand's parser, which knows its flags (did you mean ...?)
-        subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        (subs.choices.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    try:  # a usage error is one line on stderr and exit code 2, in-process (vaekit.cli.main) too
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # reported by the subcommand's parser, which knows its flags (did you mean ...?)
+            subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+            (subs.choices.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else 2
     args.argv = list(sys.argv[1:] if argv is None else argv)  # `train --nproc` re-runs it under torchrun
     if args.version:
         from . import __version__

@@ -60,7 +60,7 @@ def _device(text: str) -> str:
         import torch
 
         if not torch.cuda.is_available():
-            raise argparse.ArgumentTypeError(f"{text}: no CUDA device is available here; use cpu")
+            raise argparse.ArgumentTypeError(f"{text}: no CUDA device is available here; use --device cpu")
         if ":" in text and int(text.split(":")[1]) >= torch.cuda.device_count():
             raise argparse.ArgumentTypeError(f"{text}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return text
@@ -111,6 +111,7 @@ def build_parser(command_modules: Sequence[str], handlers: dict[str, Any]) -> ar
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
+    # train's numbers are checked by the config, whose messages name the key (train.epochs ...)
     t = sub.add_parser("train", help="train a model and write a run folder",
                        description="Train a model and write a run folder. Values come from the defaults, then the "
                                    "preset, then --config, then the flags and --set (later wins); a flag left "
@@ -122,23 +123,23 @@ def build_parser(command_modules: Sequence[str], handlers: dict[str, Any]) -> ar
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     t.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
-    t.add_argument("--epochs", type=_count, help="passes over the training data (train.epochs)")
-    t.add_argument("--batch-size", type=_count, help="examples per optimiser step (train.batch_size)")
+    t.add_argument("--epochs", type=int, help="passes over the training data (train.epochs)")
+    t.add_argument("--batch-size", type=int, help="examples per optimiser step (train.batch_size)")
     t.add_argument("--lr", type=float, help="Adam's learning rate (train.lr)")
     t.add_argument("--seed", type=int, help="seed of initialisation, batches and noise (train.seed)")
     t.add_argument("--threads", type=_count, help="torch CPU threads (train.threads; default: torch's choice)")
     t.add_argument("--device", type=_device, help="auto, cpu or cuda (train.device)")
     t.add_argument("--model", help="a registered model family (model.name; see 'vaekit models')")
-    t.add_argument("--latent-dim", type=_count, help="size of the latent code z (model.latent_dim)")
+    t.add_argument("--latent-dim", type=int, help="size of the latent code z (model.latent_dim)")
     t.add_argument("--beta", type=float, help="weight of the KL term (model.beta; 1 = the ELBO)")
     t.add_argument("--likelihood", help="p(x|z): bernoulli, gaussian or gaussian-learned (model.likelihood)")
     t.add_argument("--kl", help="analytic (SGVB estimator B) or mc (estimator A) (model.kl)")
-    t.add_argument("--samples", type=_count, help="posterior samples L per datapoint (model.samples)")
+    t.add_argument("--samples", type=int, help="posterior samples L per datapoint (model.samples)")
     t.add_argument("--data", metavar="SOURCE|PATH",
                    help="mnist or digits, or a PATH: an image folder, a .npy/.npz file or folder of .npy shards, "
                         "or a .csv table (the source is inferred from the path)")
     t.add_argument("--data-path", metavar="PATH", help="the same as --data PATH (data.path)")
-    t.add_argument("--limit", type=_count, help="train on the first N training examples only (data.limit)")
+    t.add_argument("--limit", type=int, help="train on the first N training examples only (data.limit)")
     t.add_argument("--binarize", help="none, threshold, static or dynamic (data.binarize)")
     t.add_argument("--stream", action="store_const", const="on",
                    help="stream a .npy / folder of .npy shards from disk (default: when it exceeds half the RAM)")

@@ -22,7 +22,8 @@ def memory_run(name: str, tmp_path, arch: str = "mlp") -> vaekit.Run:
     """An untrained run of family ``name`` on 8x8 images, in memory (export needs no training)."""
     cfg = vaekit.resolve("pytorch-example", overrides=[{
         "data": {"source": "digits"},
-        "model": {"name": name, "arch": arch, "hidden": [16], "channels": [4, 8], "latent_dim": 3,
+        "model": {"name": name, "arch": arch, "latent_dim": 3,
+                  **({"channels": [4, 8]} if arch == "conv" else {"hidden": [16]}),  # the guard: each where it applies
                   "options": {"pseudo_inputs": 7} if name == "vamp" else {}}}])
     torch.manual_seed(0)
     model = build(cfg.model, (1, 8, 8)).eval()

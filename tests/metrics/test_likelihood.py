@@ -127,6 +127,8 @@ def test_chunked_logsumexp_equals_the_direct_one():
     table = torch.randn(k, n, dtype=torch.float64) * 30  # wide: the logsumexp must not overflow
 
     class Fake(torch.nn.Module):
+        has_density, name = True, "fake"  # the declared capability importance_sampled_nll checks
+
         def __init__(self):
             super().__init__()
             self.p = torch.nn.Parameter(torch.zeros(1))

@@ -131,7 +131,7 @@ def test_cli_sample_label(trained, tmp_path, capsys):
     out = tmp_path / "sevens.png"
     assert main(["sample", str(trained), "--label", "7", "-n", "8", "-o", str(out)]) == 0
     assert out.is_file()
-    assert main(["sample", str(trained), "--label", "11", "-o", str(out)]) == 2
+    assert main(["sample", str(trained), "--label", "11", "-o", str(out), "--overwrite"]) == 2
     assert "labels 0..9" in capsys.readouterr().err
 
 

@@ -71,11 +71,23 @@ def cache_dir() -> Path:
 # Writing a folder
 
 
+def _evaluation(run: Any) -> dict[str, Any] | None:
+    """The evaluation a card states: the best one of the run's current weights (``vaekit evaluate``,
+    :mod:`vaekit.evaluations`), else a shipped model's ``evaluation.json`` summary."""
+    from .. import evaluations
+
+    reports, _ = evaluations.load_all(run.dir)
+    current, _ = evaluations.split_current(reports, evaluations.weights_id(run.model))
+    if current:
+        return {k: v for k, v in current[0].items() if k != "_file"}
+    legacy = run.dir / evaluations.LEGACY
+    return json.loads(legacy.read_text()) if legacy.is_file() else None
+
+
 def _metrics(run: Any) -> tuple[list[dict[str, Any]], str]:
     """The model-index metrics from the run's evaluation.json (else its last held-out loss), and
     the split they were measured on."""
-    ev_path = run.dir / "evaluation.json"
-    ev = json.loads(ev_path.read_text()) if ev_path.is_file() else {}
+    ev = _evaluation(run) or {}
     out: list[dict[str, Any]] = []
     if "nll" in ev and isinstance(ev["nll"], (int, float)):  # a shipped model's summary
         out.append({"type": "nll", "value": round(ev["nll"], 3),
@@ -157,8 +169,9 @@ def export_hub(run: Any, out: str | Path, *, repo: str = "OWNER/NAME") -> Path:
     else:  # an interrupted run: its last checkpoint's weights, without the optimiser state
         meta = load_tensors(run.dir / LAST)[1]
         save_model(out / MODEL, run.model, model_meta(run.config, run.model, meta["epoch"], meta["step"]))
-    if (run.dir / "evaluation.json").is_file():
-        shutil.copyfile(run.dir / "evaluation.json", out / "evaluation.json")
+    ev = _evaluation(run)
+    if ev is not None:  # the run's best evaluation of these very weights, as the Hub folder's file
+        atomic_write_text(out / "evaluation.json", json.dumps(ev, indent=2) + "\n")
     samples = len(run.model.shape) == 3  # images; a table's rows have no picture
     if samples:
         from ..viz import save_grid
