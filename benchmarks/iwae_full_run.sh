@@ -21,7 +21,7 @@ case "${1:-}" in
     else
       args=(--preset iwae-paper-vae-full --out "$RUN")
     fi
-    OMP_NUM_THREADS=1 nohup taskset -c 1 vaekit train "${args[@]}" --threads 1 --no-progress \
+    OMP_NUM_THREADS=1 nohup nice -n "${NICE:-0}" taskset -c 1 vaekit train "${args[@]}" --threads 1 --no-progress \
       --set train.tensorboard=false >> "$LOG" 2>&1 &
     echo "training in the background (pid $!), log $LOG"
     ;;

@@ -29,7 +29,7 @@ def test_evaluate_run_reports_and_saves(binarized_run):
     assert r["split"] == "test" and r["n"] == 30 and r["binarize"] == "static"
     saved = binarized_run / "evaluations" / "test-n30-k20-L1-seed0.json"
     assert json.loads(saved.read_text()) == json.loads(json.dumps(r))
-    assert r["split_size"] == 10000 and r["elbo"]["bound"].startswith("negative ELBO of log p(x)")
+    assert r["split_size"] == 50 and r["elbo"]["bound"].startswith("negative ELBO of log p(x)")
     e, nll, lat = r["elbo"], r["nll"], r["latent"]
     assert e["neg_elbo"] == pytest.approx(e["recon"] + e["kl"])
     assert r["meaning"]["kind"] == "nll"  # Bernoulli on binarized pixels: a real NLL
