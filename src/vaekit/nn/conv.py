@@ -55,8 +55,12 @@ def _conv(*args, transposed: bool = False, **kwargs) -> nn.Module:
 def _act(name: str) -> nn.Module:
     """The activation after a convolution: in place where torch's module allows it (it then saves
     its output for backward instead of allocating a second copy of the (B, C, H, W) map)."""
+    if _REFERENCE:
+        return activation(name)
+    if name == "relu":
+        return conv_ops.ReLU()
     m = activation(name)
-    if not _REFERENCE and hasattr(m, "inplace"):
+    if hasattr(m, "inplace"):
         m.inplace = True
     return m
 
@@ -120,7 +124,7 @@ class ConvDecoder(nn.Module):
         super().__init__()
         sizes = _conv_sizes((shape[1], shape[2]), kernel, strides)
         self.start = (channels[-1], *sizes[-1])  # (C_last, h, w)
-        self.fc = nn.Sequential(MLP([latent, *dense, math.prod(self.start)], act), activation(act))
+        self.fc = nn.Sequential(MLP([latent, *dense, math.prod(self.start)], act), _act(act))
         pad = kernel // 2
         layers: list[nn.Module] = []
         c_in = channels[-1]

@@ -115,3 +115,32 @@ class ConvTranspose2d(nn.ConvTranspose2d):
             return super().forward(x, output_size)
         geom = (True, self.stride, self.padding, self.output_padding)
         return _Conv.apply(x, self.weight, self.bias, geom)
+
+
+class _ReLU(torch.autograd.Function):
+    """relu in place; backward with the gradient first brought to the output's memory format."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # noqa: ANN001
+        ctx.mark_dirty(x)
+        y = x.relu_()
+        ctx.save_for_backward(y)
+        ctx.layout = _layout(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> Tensor:  # noqa: ANN001
+        (y,) = ctx.saved_tensors
+        # A channels-last output with a gradient in NCHW order (e.g. after flatten()) would send
+        # threshold_backward down its strided path, ~10x slower than one copy plus the dense path.
+        return torch.ops.aten.threshold_backward(g.contiguous(memory_format=ctx.layout), y, 0)
+
+
+class ReLU(nn.ReLU):
+    """``nn.ReLU``, in place, whose backward keeps the output's memory format (see :class:`_ReLU`)."""
+
+    def __init__(self) -> None:
+        super().__init__(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _ReLU.apply(x)
