@@ -41,7 +41,9 @@ def _loss(theirs: dict, ours: dict) -> str:
 def _alternating_rows(model: str, d: dict, others: list[str], ours: str) -> list[str]:
     st, summ = d["settings"], d["summary"]
     v = summ[ours]
-    how = (f"alternating, {st['rounds']} rounds x {st['epochs']} epochs, {st['images']:,} images, "
+    if st.get("images"):  # the model's name carries the data size actually used
+        model = f"{model.split(' (')[0]} ({st['images'] // 1000}k)"
+    how = (f"alternating, {st['rounds']} rounds x {st['epochs']} epochs, "
            f"load {st['machine_before']['loadavg'][0]:.1f}")
     rows = []
     for name in others:
@@ -49,13 +51,15 @@ def _alternating_rows(model: str, d: dict, others: list[str], ours: str) -> list
             continue
         o, sp = summ[name], summ[name]["vaekit_speedup"]
         verdict = "faster" if sp["median"] >= 1 else "slower"
+        cpu = o.get("vaekit_speedup_cpu")
+        how_row = how + (f"; CPU-time ratio {cpu['median']:.2f}×" if cpu else "")
         shown = (f"{1 / sp['median']:.2f}× the floor's time" if name == "floor"
                  else f"**{sp['median']:.2f}× {verdict}**")
         rows.append(
             f"| {model} | {st['threads']} | {NAMES.get(name, name)} | {o['seconds']['median']:.2f} "
             f"({o['seconds']['best']:.2f}–{o['seconds']['worst']:.2f}) | {v['seconds']['median']:.2f} "
             f"({v['seconds']['best']:.2f}–{v['seconds']['worst']:.2f}) | {shown} "
-            f"({sp['range'][0]:.2f}–{sp['range'][1]:.2f}) | {_loss(o, v)} | {how} |")
+            f"({sp['range'][0]:.2f}–{sp['range'][1]:.2f}) | {_loss(o, v)} | {how_row} |")
     return rows
 
 

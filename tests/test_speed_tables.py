@@ -26,10 +26,11 @@ def test_the_table_shows_the_ratio_of_medians_of_an_alternating_result(tmp_path)
         "keras": {"seconds": {"median": 25.0, "best": 24.0, "worst": 27.0}, "loss": {"mean": 166.0, "sd": 2.0},
                   "vaekit_speedup": {"median": 1.25, "range": [1.2, 1.3]}},
     }
-    settings = {"threads": 2, "rounds": 2, "epochs": 3, "images": 70000, "machine_before": {"loadavg": [0.5, 0, 0]}}
+    settings = {"threads": 2, "rounds": 2, "epochs": 3, "images": 20000, "machine_before": {"loadavg": [0.5, 0, 0]}}
     (tmp_path / "conv.json").write_text(json.dumps({"method": "alternating", "settings": settings, "summary": summary}))
     table = tables().render(tmp_path)
     row = next(line for line in table.splitlines() if "| 2 | Keras" in line)
+    assert row.startswith("| Conv VAE (20k) |")  # the images the run really used
     assert "| 25.00 (24.00–27.00) | 20.00 (19.00–22.00) | **1.25× faster** (1.20–1.30) |" in row
     assert "166.00 ± 2.00 vs 165.00 ± 1.00" in row
     assert "not measured yet" in table  # the files missing from tmp_path
