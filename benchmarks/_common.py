@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -91,6 +92,49 @@ def run_child(python: Path, script: Path, args: list[str], threads: int) -> dict
         tail = "\n".join((proc.stdout + "\n" + proc.stderr).strip().splitlines()[-30:])
         raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{tail}")
     return result
+
+
+def alternate(methods: dict[str, Callable[[int], dict]], rounds: int, seed: int) -> dict[str, list[dict]]:
+    """Run every method once per round, in turn (A B A B ...), round r with seed ``seed + r``.
+
+    Load from other processes then hits every method alike, and the rounds give each method's
+    spread (of time, and of the loss over seeds). Each method returns a dict with ``seconds``
+    (per epoch) and whatever else it measures; ``seed`` is added to it.
+    """
+    runs: dict[str, list[dict]] = {name: [] for name in methods}
+    for r in range(rounds):
+        for name, run in methods.items():
+            print(f"[round {r + 1}/{rounds}] {name}, seed {seed + r}", flush=True)
+            runs[name].append({"seed": seed + r, **run(seed + r)})
+    return runs
+
+
+def summarize(runs: list[dict], key: str = "seconds") -> dict:
+    """Epochs 2..N of every round (epoch 1 holds warm-up such as tracing): median, best, worst."""
+    pooled = [s for run in runs for s in (run[key][1:] or run[key])]
+    return {"median": round(statistics.median(pooled), 3), "best": round(min(pooled), 3),
+            "worst": round(max(pooled), 3), "epochs": len(pooled),
+            "round_medians": [round(statistics.median(run[key][1:] or run[key]), 3) for run in runs]}
+
+
+def speedup(base: dict, other: dict) -> dict:
+    """How many times faster ``base`` is than ``other`` (summaries of :func:`summarize`): the ratio
+    of the medians, and its range over the rounds (each round's medians, round against round)."""
+    per_round = [o / b for b, o in zip(base["round_medians"], other["round_medians"])]
+    return {"median": round(other["median"] / base["median"], 3),
+            "range": [round(min(per_round), 3), round(max(per_round), 3)]}
+
+
+def loss_stats(values: list[float]) -> dict:
+    """Mean, sd and every value of one loss over the rounds' seeds."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": round(statistics.mean(values), 3), "sd": round(sd, 3), "values": [round(v, 3) for v in values]}
+
+
+def machine() -> dict:
+    """What a reader needs to judge a timing: load average and the CPUs this process may use."""
+    return {"loadavg": [round(x, 2) for x in os.getloadavg()], "cpus": sorted(os.sched_getaffinity(0)),
+            "cpu_count": os.cpu_count()}
 
 
 def epoch_stats(seconds: list[float]) -> tuple[float, float, str]:

@@ -14,9 +14,12 @@ the same thread count and seed:
 * ``floor``    - only the matmuls: raw ``torch.addmm`` forward, autograd backward and a fused Adam
   step on pre-made batches, for the same number of steps: a lower bound to compare against.
 
-"Seconds" is the training pass of an epoch only (evaluation and checkpoints excluded).
+"Seconds" is the training pass of an epoch only (evaluation and checkpoints excluded). The methods
+alternate (``_common.alternate``): ``--rounds`` rounds of every method in turn, round r with seed
+``--seed + r``; per method the median, best and worst of epochs 2..N over all rounds, and vaekit's
+speed-up as the ratio of medians with its range over the rounds.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_mlp.py --epochs 1 --limit 2000 --threads 1  # smoke
+    OMP_NUM_THREADS=1 python benchmarks/bench_mlp.py --epochs 2 --rounds 1 --limit 2000 --threads 1 --skip-pythae  # smoke
     python benchmarks/bench_mlp.py --out benchmarks/results/mlp.json                        # real
 """
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,7 +39,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from _common import (
-    HERE, VENV_ROOT, ensure_venv, epoch_stats, load_mnist, print_table, ratio, run_child, write_json,
+    HERE, VENV_ROOT, alternate, ensure_venv, load_mnist, loss_stats, machine, print_table, run_child, speedup,
+    summarize, write_json,
 )
 
 BATCH, LR = 128, 1e-3
@@ -181,7 +186,8 @@ def run_floor(x_train: np.ndarray, epochs: int, seed: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--epochs", type=int, default=5, help="epochs per run (default 5)")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of every method (default 2)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads for every method (default: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
@@ -203,29 +209,38 @@ def main() -> None:
     print(f"MLP VAE 784-400-20: {n_train} train / {n_test} test images, {args.epochs} epochs, batch {BATCH}, "
           f"{threads} thread(s), seed {args.seed}, torch {torch.__version__}", flush=True)
 
-    results = {"reference": run_reference(d, args.epochs, args.seed)}
-    results["vaekit"] = run_vaekit(args.limit, args.epochs, args.seed, threads)
+    methods = {"reference": lambda seed: run_reference(d, args.epochs, seed),
+               "vaekit": lambda seed: run_vaekit(args.limit, args.epochs, seed, threads)}
     if not args.skip_pythae:
-        results["pythae"] = run_pythae(d, args.epochs, args.seed, threads, args.venv)
-    results["floor"] = run_floor(d["x_train"], args.epochs, args.seed)
+        methods["pythae"] = lambda seed: run_pythae(d, args.epochs, seed, threads, args.venv)
+    methods["floor"] = lambda seed: run_floor(d["x_train"], args.epochs, seed)
+    before = machine()
+    runs = alternate(methods, args.rounds, args.seed)
 
-    med = {name: epoch_stats(r["seconds"])[1] for name, r in results.items()}
-    label = epoch_stats(results["reference"]["seconds"])[2]
-    header = ["method", "epoch 1 s", label, "test loss", "speed-up vs reference", "speed-up vs pythae",
-              "x floor"]
+    summary = {}
+    for name, r in runs.items():
+        summary[name] = {"seconds": summarize(r)}
+        losses = [x["test_loss"] for x in r if x["test_loss"] is not None]
+        if losses:
+            summary[name]["loss"] = loss_stats(losses)
+    for name, s in summary.items():
+        if name != "vaekit":
+            s["vaekit_speedup"] = speedup(summary["vaekit"]["seconds"], s["seconds"])
+    header = ["method", "median s/epoch (2..N)", "best", "worst", "test loss (seeds)", "vaekit's speed-up (range)"]
     rows = []
-    for name, r in results.items():
-        first, m, _ = epoch_stats(r["seconds"])
-        loss = "-" if r["test_loss"] is None else f"{r['test_loss']:.2f}"
-        speed = [ratio(med["reference"], m), ratio(med.get("pythae"), m), ratio(m, med["floor"])]
-        rows.append([name, f"{first:.2f}", f"{m:.3f}", loss, *speed])
+    for name, s in summary.items():
+        t, sp, loss = s["seconds"], s.get("vaekit_speedup"), s.get("loss")
+        rows.append([name, f"{t['median']:.3f}", f"{t['best']:.3f}", f"{t['worst']:.3f}",
+                     "-" if not loss else f"{loss['mean']:.2f} ± {loss['sd']:.2f}",
+                     "-" if not sp else f"{sp['median']:.2f}x ({sp['range'][0]:.2f}-{sp['range'][1]:.2f})"])
     print()
     print_table(header, rows)
-    print("speed-up vs X = X's seconds / this method's; x floor = this method's seconds / the floor's")
-    settings = {"epochs": args.epochs, "threads": threads, "seed": args.seed, "limit": args.limit,
-                "train": n_train, "test": n_test, "batch": BATCH, "torch": torch.__version__}
-    write_json(args.out, {"benchmark": "mlp", "settings": settings, "results": results,
-                          "median_seconds": med, "median_of": label})
+    print("vaekit's speed-up = that method's median seconds / vaekit's (below 1 for the floor: a lower bound)")
+    settings = {"epochs": args.epochs, "rounds": args.rounds, "threads": threads, "seed": args.seed,
+                "limit": args.limit, "train": n_train, "test": n_test, "batch": BATCH, "torch": torch.__version__,
+                "machine_before": before, "machine_after": machine(), "command": " ".join(sys.argv)}
+    write_json(args.out, {"benchmark": "mlp", "method": "alternating", "settings": settings,
+                          "summary": summary, "runs": runs})
 
 
 if __name__ == "__main__":

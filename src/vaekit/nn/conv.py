@@ -1,7 +1,10 @@
 """Convolutional blocks: strided convolutions down, transposed convolutions back up.
 
-Activations and weights are kept channels-last (NHWC): oneDNN's convolutions run ~10% faster that
-way on this 2-core CPU (keras-conv: 59 vs 67 ms per step of 128), with identical results.
+Activations and weights are kept channels-last (NHWC), the layout in which oneDNN's convolutions
+(and its transposed ones) run fastest here, and the layers are ``vaekit.nn.conv_ops``'s: the same
+functions and parameters as ``nn.Conv2d`` / ``nn.ConvTranspose2d`` with a cheaper backward pass.
+Activations after a convolution run in place (ReLU's backward needs only its output). Per-layer
+timings of each choice: ``benchmarks/profile_conv.py`` and ``benchmarks/results/profile-conv.json``.
 
 Padding is ``kernel // 2`` so a stride-2 layer halves the size (rounding up), as Keras's
 ``padding="same"`` does; the decoder picks each transposed layer's ``output_padding`` so that it
@@ -18,12 +21,48 @@ counts and initial distribution, and only the borders (empty in MNIST) see the d
 
 from __future__ import annotations
 
+import contextlib
 import math
+from typing import Iterator
 
 import torch
 from torch import Tensor, nn
 
+from . import conv_ops
 from .mlp import MLP, activation
+
+_REFERENCE = False  # True inside reference_layers(): plain torch layers, for comparisons
+
+
+@contextlib.contextmanager
+def reference_layers() -> Iterator[None]:
+    """Blocks built inside use plain ``nn.Conv2d`` / ``nn.ConvTranspose2d`` and out-of-place
+    activations: the "before" of benchmarks/profile_conv.py and the reference of the tests."""
+    global _REFERENCE
+    old, _REFERENCE = _REFERENCE, True
+    try:
+        yield
+    finally:
+        _REFERENCE = old
+
+
+def _conv(*args, transposed: bool = False, **kwargs) -> nn.Module:
+    if _REFERENCE:
+        return (nn.ConvTranspose2d if transposed else nn.Conv2d)(*args, **kwargs)
+    return (conv_ops.ConvTranspose2d if transposed else conv_ops.Conv2d)(*args, **kwargs)
+
+
+def _act(name: str) -> nn.Module:
+    """The activation after a convolution: in place where torch's module allows it (it then saves
+    its output for backward instead of allocating a second copy of the (B, C, H, W) map)."""
+    if _REFERENCE:
+        return activation(name)
+    if name == "relu":
+        return conv_ops.ReLU()
+    m = activation(name)
+    if hasattr(m, "inplace"):
+        m.inplace = True
+    return m
 
 
 def _conv_sizes(size: tuple[int, int], kernel: int, strides: list[int]) -> list[tuple[int, int]]:
@@ -55,7 +94,7 @@ class ConvEncoder(nn.Module):
         layers: list[nn.Module] = []
         c_in = shape[0]
         for c, s in zip(channels, strides):
-            layers += [nn.Conv2d(c_in, c, kernel, stride=s, padding=kernel // 2), activation(act)]
+            layers += [_conv(c_in, c, kernel, stride=s, padding=kernel // 2), _act(act)]
             c_in = c
         self.conv = nn.Sequential(*layers)
         h, w = _conv_sizes((shape[1], shape[2]), kernel, strides)[-1]
@@ -85,7 +124,7 @@ class ConvDecoder(nn.Module):
         super().__init__()
         sizes = _conv_sizes((shape[1], shape[2]), kernel, strides)
         self.start = (channels[-1], *sizes[-1])  # (C_last, h, w)
-        self.fc = nn.Sequential(MLP([latent, *dense, math.prod(self.start)], act), activation(act))
+        self.fc = nn.Sequential(MLP([latent, *dense, math.prod(self.start)], act), _act(act))
         pad = kernel // 2
         layers: list[nn.Module] = []
         c_in = channels[-1]
@@ -95,11 +134,11 @@ class ConvDecoder(nn.Module):
             op = (th - ((h - 1) * s - 2 * pad + kernel), tw - ((w - 1) * s - 2 * pad + kernel))
             c_out = channels[i]
             layers += [
-                nn.ConvTranspose2d(c_in, c_out, kernel, stride=s, padding=pad, output_padding=op),
-                activation(act),
+                _conv(c_in, c_out, kernel, stride=s, padding=pad, output_padding=op, transposed=True),
+                _act(act),
             ]
             c_in = c_out
-        layers.append(nn.ConvTranspose2d(c_in, k * shape[0], kernel, stride=1, padding=pad))
+        layers.append(_conv(c_in, k * shape[0], kernel, stride=1, padding=pad, transposed=True))
         self.deconv = nn.Sequential(*layers).to(memory_format=torch.channels_last)
 
     def forward(self, z: Tensor) -> Tensor:
