@@ -29,7 +29,7 @@ import vaekit
 from _common import write_json
 from vaekit.memory import keep_freed_memory
 from vaekit.models import build
-from vaekit.nn.conv import reference_layers
+from vaekit.nn.conv import fast_layers, reference_layers
 
 BATCH = 128
 STEPS = 3
@@ -162,7 +162,8 @@ def main() -> None:
     cfg = vaekit.resolve("keras-conv").model
     x = batch()
     torch.manual_seed(0)
-    model = build(cfg, (1, 28, 28))
+    with fast_layers():
+        model = build(cfg, (1, 28, 28))
     with reference_layers():
         torch.manual_seed(0)
         ref = build(cfg, (1, 28, 28))

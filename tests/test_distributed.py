@@ -197,7 +197,7 @@ def test_ddp_vae_stops_together_and_resumes_mid_epoch_exactly(tmp_path: Path, va
     resumed = ddp(cfg, tmp_path / "cut", tmp_path / "d3", resume=True)
     assert all(torch.equal(resumed[0][k], full[0][k]) for k in full[0])
     rows, ref = vaekit.load_run(tmp_path / "cut").metrics, vaekit.load_run(full_dir).metrics
-    assert [dict(r, seconds=0) for r in rows] == [dict(r, seconds=0) for r in ref]
+    assert [dict(r, seconds=0, cpu_seconds=0) for r in rows] == [dict(r, seconds=0, cpu_seconds=0) for r in ref]
 
 
 def test_a_rank_killed_mid_epoch_stops_the_job_and_resume_is_exact(tmp_path: Path, vae_full):
@@ -228,7 +228,7 @@ def test_a_rank_killed_mid_epoch_stops_the_job_and_resume_is_exact(tmp_path: Pat
     weights = load_tensors(cut / "model.safetensors")[0]
     assert all(torch.equal(weights[k], full[0][k]) for k in full[0])
     rows, ref = vaekit.load_run(cut).metrics, vaekit.load_run(full_dir).metrics
-    assert [dict(r, seconds=0) for r in rows] == [dict(r, seconds=0) for r in ref]
+    assert [dict(r, seconds=0, cpu_seconds=0) for r in rows] == [dict(r, seconds=0, cpu_seconds=0) for r in ref]
 
 
 def _locked_worker(rank: int, world: int, port: int, cfg: dict, out: str, dump: str) -> None:

@@ -6,7 +6,7 @@ from torch import nn
 
 from vaekit.config import resolve
 from vaekit.models import build
-from vaekit.nn.conv import reference_layers
+from vaekit.nn.conv import fast_layers, reference_layers
 from vaekit.nn.conv_ops import Conv2d, ConvTranspose2d
 
 CASES = [  # (class, torch's class, args, kwargs, input shape): keras-conv's five layers and odd sizes
@@ -44,9 +44,14 @@ def test_outputs_and_gradients_equal_torchs_layer(ours, theirs, args, kwargs, sh
 def test_keras_conv_model_equals_the_reference_layers_with_the_same_weights():
     cfg = resolve("keras-conv").model
     torch.manual_seed(0)
-    model = build(cfg, (1, 28, 28))
+    with fast_layers():
+        model = build(cfg, (1, 28, 28))
     with reference_layers():
         ref = build(cfg, (1, 28, 28))
+    from vaekit.nn import conv_ops
+
+    assert any(isinstance(m, conv_ops.ConvTranspose2d) for m in model.modules())  # the fast layers, opted in
+    assert not any(isinstance(m, conv_ops.ConvTranspose2d) for m in ref.modules())
     ref.load_state_dict(model.state_dict())  # old checkpoints load into the new layers and back
     assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in ref.state_dict().items()}
     x = torch.rand(16, 1, 28, 28)

@@ -1,8 +1,9 @@
 """Convolutional blocks: strided convolutions down, transposed convolutions back up.
 
 Activations and weights are kept channels-last (NHWC), the layout in which oneDNN's convolutions
-(and its transposed ones) run fastest here, and the layers are ``vaekit.nn.conv_ops``'s: the same
-functions and parameters as ``nn.Conv2d`` / ``nn.ConvTranspose2d`` with a cheaper backward pass.
+(and its transposed ones) run fastest here. Inside :func:`fast_layers` the layers are
+``vaekit.nn.conv_ops``'s: the same functions and parameters as ``nn.Conv2d`` /
+``nn.ConvTranspose2d`` with a cheaper backward pass (opt-in for now, see below).
 Activations after a convolution run in place (ReLU's backward needs only its output). Per-layer
 timings of each choice: ``benchmarks/profile_conv.py`` and ``benchmarks/results/profile-conv.json``.
 
@@ -31,19 +32,32 @@ from torch import Tensor, nn
 from . import conv_ops
 from .mlp import MLP, activation
 
-_REFERENCE = False  # True inside reference_layers(): plain torch layers, for comparisons
+# The conv_ops layers are opt-in (fast_layers()) until the ONNX exporter, the explorer's one-file
+# page and functorch transforms (the contractive AE's Jacobian) handle their autograd Functions;
+# by default blocks use torch's own layers.
+_REFERENCE = True
 
 
 @contextlib.contextmanager
-def reference_layers() -> Iterator[None]:
-    """Blocks built inside use plain ``nn.Conv2d`` / ``nn.ConvTranspose2d`` and out-of-place
-    activations: the "before" of benchmarks/profile_conv.py and the reference of the tests."""
+def _layers(reference: bool) -> Iterator[None]:
     global _REFERENCE
-    old, _REFERENCE = _REFERENCE, True
+    old, _REFERENCE = _REFERENCE, reference
     try:
         yield
     finally:
         _REFERENCE = old
+
+
+def reference_layers() -> contextlib.AbstractContextManager[None]:
+    """Blocks built inside use plain ``nn.Conv2d`` / ``nn.ConvTranspose2d`` and out-of-place
+    activations: the "before" of benchmarks/profile_conv.py and the reference of the tests."""
+    return _layers(True)
+
+
+def fast_layers() -> contextlib.AbstractContextManager[None]:
+    """Blocks built inside use ``vaekit.nn.conv_ops``'s layers (same functions and parameters,
+    a cheaper backward pass; benchmarks/results/profile-conv.json): training only, for now."""
+    return _layers(False)
 
 
 def _conv(*args, transposed: bool = False, **kwargs) -> nn.Module:
