@@ -4,6 +4,7 @@ tied to the weights they measured, the CLI explains itself. Real subprocesses on
 import json
 import os
 import subprocess
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -215,3 +216,18 @@ def test_the_digits_preset_shows_a_vae_working_in_seconds(tmp_path):
     assert seconds < 120  # a few seconds on an idle core; generous for a loaded CI machine
     torch.manual_seed(0)
     assert run.model.sample(4).shape == (4, 1, 8, 8)
+
+
+def test_skipped_bad_files_are_listed_in_the_run(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "imgs").mkdir()
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+    (tmp_path / "imgs" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    r = vaekit("train", "--data", "imgs", *TINY, "--batch-size", "20", "--out", "R", cwd=tmp_path)
+    assert r.returncode == 2 and "broken.png" in r.stderr
+    r = vaekit("train", "--data", "imgs", *TINY, "--batch-size", "20", "--set", "data.skip_bad=true", "--out", "R",
+               cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    skipped = json.loads((tmp_path / "R" / "data.json").read_text())["skipped"]
+    assert [Path(s["path"]).name for s in skipped] == ["broken.png"] and skipped[0]["why"]

@@ -376,7 +376,7 @@ def train(config: Config, run_dir: str | Path | None = None, *, resume: bool = F
                 # On --resume too: the config it continues with (only RESUMABLE_CHANGES differ)
                 checkpoint.atomic_write_text(path / CONFIG, trainer.cfg.to_json())
                 if not resume or recorded(path) is None:
-                    record(path, trainer.cfg.data, trainer.data.classes)
+                    record(path, trainer.cfg.data, trainer.data.classes, trainer.data.skipped)
                 if resume:
                     truncate_metrics(path, trainer.epoch)
                 else:

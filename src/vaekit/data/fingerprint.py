@@ -106,12 +106,16 @@ def fingerprint(cfg: "DataConfig") -> dict[str, Any]:
     return {"source": cfg.source, **_hash_files(files, root if root.is_dir() else root.parent)}
 
 
-def record(run_dir: Path, cfg: "DataConfig", classes: list[str] | None = None) -> dict[str, Any]:
+def record(run_dir: Path, cfg: "DataConfig", classes: list[str] | None = None,
+           skipped: list[Any] | None = None) -> dict[str, Any]:
     """Write ``RUN/data.json`` for data ``cfg`` (its path absolute) and its class names (label i is
-    ``classes[i]``, e.g. a folder's subfolder names); return what was written."""
+    ``classes[i]``, e.g. a folder's subfolder names) and the files ``data.skip_bad`` left out;
+    return what was written."""
     from ..checkpoint import atomic_write_text
 
     info: dict[str, Any] = {"path": cfg.path, "fingerprint": fingerprint(cfg), "classes": classes}
+    if skipped:  # data.skip_bad: the unreadable files left out of training, and why
+        info["skipped"] = [{"path": str(path), "why": str(why)} for path, why in skipped]
     if cfg.path:
         info["path_from_run"] = os.path.relpath(cfg.path, Path(run_dir).resolve())
     atomic_write_text(Path(run_dir) / DATA_JSON, json.dumps(info, indent=2) + "\n")
