@@ -255,23 +255,24 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _name_column(rows: list[tuple[str, str]]) -> None:
+    """``name  description`` lines, the names padded to the longest (presets, models)."""
+    width = max(len(name) for name, _ in rows) + 2
+    for name, text in rows:
+        print(f"{name:{width}s}{text}")
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import MODELS
 
-    width = max(map(len, MODELS)) + 2
-    for name, cls in sorted(MODELS.items()):
-        doc = (cls.__doc__ or "").strip().split("\n")[0]
-        print(f"{name:{width}s}{doc}")
+    _name_column([(name, (cls.__doc__ or "").strip().split("\n")[0]) for name, cls in sorted(MODELS.items())])
     return 0
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
     from .config import preset_description, preset_names
 
-    names = preset_names()
-    width = max(map(len, names)) + 2
-    for name in names:
-        print(f"{name:{width}s}{preset_description(name)}")
+    _name_column([(name, preset_description(name)) for name in preset_names()])
     return 0
 
 
