@@ -281,7 +281,7 @@ def observe(raw: dict, out: Path, *, faults: int = 0, tty: bool = False, tensorb
     state = run.model.state_dict()
     digest = hashlib.sha256(b"".join(v.detach().cpu().numpy().tobytes() for v in state.values())).hexdigest()
     return {
-        "metrics": [{k: v for k, v in r.items() if k != "seconds"} for r in run.metrics],
+        "metrics": [{k: v for k, v in r.items() if k not in ("seconds", "cpu_seconds")} for r in run.metrics],
         "weights": digest,
         "files": sorted(str(p.relative_to(out)) for p in out.rglob("*")),
         "log": [re.sub(r"\s+[\d.]+s$", "", line) for line in lines],
