@@ -25,6 +25,7 @@ from ..checkpoint import atomic_write_text
 from ..distributions import Bernoulli, Gaussian, LearnedGaussian
 from ..errors import VaekitError
 from ..nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from ..nn import conv_ops
 from ..nn.mlp import ACTIVATIONS
 from ..viz import latent as L
 from .api import Explorer, b64_f32
@@ -33,7 +34,8 @@ from .server import SCRIPTS, read_asset
 TOLERANCE = 1e-5  # plan vs model, in PyTorch; the browser test holds the page to 1e-4
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "img-src data: blob:; connect-src 'none'; form-action 'none'; base-uri 'none'")
-ACT_NAMES = {cls: name for name, cls in ACTIVATIONS.items()} | {nn.Sigmoid: "sigmoid", nn.Identity: "identity"}
+ACT_NAMES = {cls: name for name, cls in ACTIVATIONS.items()} | {nn.Sigmoid: "sigmoid", nn.Identity: "identity",
+                                                                 conv_ops.ReLU: "relu"}
 
 
 class Unsupported(Exception):

@@ -1,9 +1,9 @@
 """Convolutional blocks: strided convolutions down, transposed convolutions back up.
 
 Activations and weights are kept channels-last (NHWC), the layout in which oneDNN's convolutions
-(and its transposed ones) run fastest here. Inside :func:`fast_layers` the layers are
-``vaekit.nn.conv_ops``'s: the same functions and parameters as ``nn.Conv2d`` /
-``nn.ConvTranspose2d`` with a cheaper backward pass (opt-in for now, see below).
+(and its transposed ones) run fastest here. The layers are ``vaekit.nn.conv_ops``'s: the same
+functions and parameters as ``nn.Conv2d`` / ``nn.ConvTranspose2d`` with a cheaper backward pass
+(inside :func:`reference_layers` blocks are built from torch's own instead).
 Activations after a convolution run in place (ReLU's backward needs only its output). Per-layer
 timings of each choice: ``benchmarks/profile_conv.py`` and ``benchmarks/results/profile-conv.json``.
 
@@ -32,10 +32,10 @@ from torch import Tensor, nn
 from . import conv_ops
 from .mlp import MLP, activation
 
-# The conv_ops layers are opt-in (fast_layers()) until the ONNX exporter, the explorer's one-file
-# page and functorch transforms (the contractive AE's Jacobian) handle their autograd Functions;
-# by default blocks use torch's own layers.
-_REFERENCE = True
+# Blocks use the conv_ops layers unless reference_layers() says otherwise. Under ONNX export,
+# tracing, torch.compile and torch.func transforms those layers run torch's own modules
+# (conv_ops._plain), so exporters and the contractive AE's Jacobian see ordinary ops.
+_REFERENCE = False
 
 
 @contextlib.contextmanager
@@ -56,7 +56,7 @@ def reference_layers() -> contextlib.AbstractContextManager[None]:
 
 def fast_layers() -> contextlib.AbstractContextManager[None]:
     """Blocks built inside use ``vaekit.nn.conv_ops``'s layers (same functions and parameters,
-    a cheaper backward pass; benchmarks/results/profile-conv.json): training only, for now."""
+    a cheaper backward pass; benchmarks/results/profile-conv.json): the default."""
     return _layers(False)
 
 

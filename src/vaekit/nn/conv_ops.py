@@ -67,18 +67,34 @@ def _conv_transpose_few_out(x: Tensor, w: Tensor, b: Tensor | None, padding: tup
 FEW_OUT = 4  # output channels up to which a stride-1 transposed conv takes the matrix-product path
 
 
+def _conv_forward(x: Tensor, w: Tensor, b: Tensor | None, geom: tuple) -> Tensor:
+    """y = conv(x, w) + b, by the fastest path for the geometry (the same function either way)."""
+    transposed, stride, padding, output_padding = geom
+    if transposed and tuple(stride) == (1, 1) and w.shape[1] <= FEW_OUT and x.dtype == torch.float32:
+        return _conv_transpose_few_out(x, w, b, tuple(padding))
+    if transposed:
+        return F.conv_transpose2d(x, w, b, stride, padding, output_padding)
+    return F.conv2d(x, w, b, stride, padding)
+
+
+def _plain() -> bool:
+    """True where a graph is being captured or transformed (ONNX export, tracing, torch.compile,
+    torch.func's vmap/jacrev in the contractive AE): there the layers run torch's own modules,
+    whose ops every exporter and transform knows; a custom autograd.Function would be opaque."""
+    return (torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or torch.jit.is_scripting()
+            or torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active())
+
+
+def _needs_grad(*ts: Tensor | None) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in ts)
+
+
 class _Conv(torch.autograd.Function):
     """y = conv(x, w) + b for a 2-D convolution or transposed convolution (groups 1, dilation 1)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, w: Tensor, b: Tensor | None, geom: tuple) -> Tensor:  # noqa: ANN001
-        transposed, stride, padding, output_padding = geom
-        if transposed and tuple(stride) == (1, 1) and w.shape[1] <= FEW_OUT and x.dtype == torch.float32:
-            y = _conv_transpose_few_out(x, w, b, tuple(padding))
-        elif transposed:
-            y = F.conv_transpose2d(x, w, b, stride, padding, output_padding)
-        else:
-            y = F.conv2d(x, w, b, stride, padding)
+        y = _conv_forward(x, w, b, geom)
         ctx.save_for_backward(x, w)
         ctx.geom, ctx.has_bias, ctx.layout = geom, b is not None, _layout(y)
         return y
@@ -102,18 +118,24 @@ class Conv2d(nn.Conv2d):
     """``nn.Conv2d`` (same parameters and state_dict) with :class:`_Conv`'s backward."""
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.groups != 1 or self.dilation != (1, 1) or self.padding_mode != "zeros" or isinstance(self.padding, str):
+        if _plain() or self.groups != 1 or self.dilation != (1, 1) or self.padding_mode != "zeros" \
+                or isinstance(self.padding, str):
             return super().forward(x)
-        return _Conv.apply(x, self.weight, self.bias, (False, self.stride, self.padding, (0, 0)))
+        geom = (False, self.stride, self.padding, (0, 0))
+        if not _needs_grad(x, self.weight, self.bias):
+            return _conv_forward(x, self.weight, self.bias, geom)
+        return _Conv.apply(x, self.weight, self.bias, geom)
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` (same parameters and state_dict) with :class:`_Conv`'s backward."""
 
     def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
-        if output_size is not None or self.groups != 1 or self.dilation != (1, 1):
+        if _plain() or output_size is not None or self.groups != 1 or self.dilation != (1, 1):
             return super().forward(x, output_size)
         geom = (True, self.stride, self.padding, self.output_padding)
+        if not _needs_grad(x, self.weight, self.bias):
+            return _conv_forward(x, self.weight, self.bias, geom)
         return _Conv.apply(x, self.weight, self.bias, geom)
 
 
@@ -143,4 +165,8 @@ class ReLU(nn.ReLU):
         super().__init__(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
+        if _plain():
+            return torch.relu(x)  # out of place: what exporters and torch.func expect
+        if not _needs_grad(x):
+            return x.relu_()
         return _ReLU.apply(x)
