@@ -29,6 +29,7 @@ import torch
 
 import vaekit
 from vaekit.data import Split
+from vaekit.nn.conv import reference_layers
 
 NLL_K = 1000  # importance samples per image, as `vaekit evaluate` does by default
 
@@ -46,7 +47,10 @@ def train(name: str, out: Path) -> None:
     preset, over, _ = RECIPES[name]
     cfg = vaekit.resolve(preset, overrides=[COMMON, over])
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
+    # The shipped files were trained with torch's own conv layers. vaekit.nn.conv_ops's layers (the
+    # default since) compute the same function with other float rounding, so they would train to
+    # other bytes; the recipe keeps the layers that made the files, so a rerun reproduces them.
+    with tempfile.TemporaryDirectory() as tmp, reference_layers():
         vaekit.train(cfg, Path(tmp) / name, log=lambda s: print(f"  {name}: {s}", flush=True))
         (out / name).mkdir(parents=True, exist_ok=True)
         for f in ("config.json", "model.safetensors"):
