@@ -30,7 +30,20 @@ RUNS = {
     # RGB 16x16 squares (tests/viz/vizkit.rgb_npz), a conv decoder with a learned per-pixel variance
     "rgb": {"data": {"source": "arrays"}, "model": {"arch": "conv", "latent_dim": 2, "channels": [4, 8],
                                                    "dense": [16], "likelihood": "gaussian-learned"}},
+    # a table: two numeric columns and a categorical one (vaekit.data.tabular), the mixed likelihood
+    "table": {"data": {"source": "csv"}, "model": {"latent_dim": 2, "hidden": [16]}},
 }
+
+
+def table_csv(root: Path) -> Path:
+    """300 rows: height, weight ~ 0.4 height, and a colour that follows the height's third."""
+    rng = np.random.default_rng(0)
+    h = rng.normal(170, 10, 300)
+    w = 0.4 * h + rng.normal(0, 3, 300)
+    colour = np.where(h < 165, "blue", np.where(h < 175, "green", "red"))
+    path = root / "table.csv"
+    path.write_text("height,weight,colour\n" + "".join(f"{a:.1f},{b:.1f},{c}\n" for a, b, c in zip(h, w, colour)))
+    return path
 
 
 @functools.lru_cache(maxsize=None)
@@ -53,6 +66,8 @@ def trained(name: str) -> Path:
         from vizkit import rgb_npz
 
         over.append({"data": {"path": str(rgb_npz(_root()))}})
+    if name == "table":
+        over.append({"data": {"path": str(table_csv(_root()))}})
     vaekit.train(vaekit.resolve(overrides=over), out, log=lambda s: None)
     return out
 

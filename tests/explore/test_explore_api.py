@@ -199,3 +199,23 @@ def test_the_command_serves_until_ctrl_c_and_warns_off_loopback():
         proc.kill()
     assert proc.returncode == 0 and "stopped" in out
     assert "warning: listening on 0.0.0.0" in err and "Traceback" not in err
+
+
+def test_a_table_run_shows_rows_in_the_files_own_units():
+    ex = explorer("table")
+    info = json.loads(json.dumps(ex.info()))
+    assert not info["image"] and info["shape"] == [5] and info["likelihood"] == "mixed"
+    cols = info["columns"]
+    assert [(c["name"], c["type"], c["at"]) for c in cols] == [
+        ("height", "numeric", 0), ("weight", "numeric", 1), ("colour", "categorical", 2)]
+    assert cols[2]["levels"] == ["blue", "green", "red"]
+    # The offsets and scales map an encoded row back to the file's line: the first training rows.
+    lines = (trained("table").parent / "table.csv").read_text().splitlines()[1:4]
+    for x, line in zip(ex.split.x[:3], lines):
+        h, w, colour = line.split(",")
+        assert cols[0]["mean"] + cols[0]["std"] * float(x[0]) == pytest.approx(float(h), abs=1e-3)
+        assert cols[1]["mean"] + cols[1]["std"] * float(x[1]) == pytest.approx(float(w), abs=1e-3)
+        assert cols[2]["levels"][int(x[2:5].argmax())] == colour and float(x[2:5].sum()) == 1.0
+    assert explorer("mlp2").info()["columns"] is None
+    with pytest.raises(VaekitError, match=r"^--export: the page cannot run .* 'mixed' likelihood.*serve it with"):
+        X.build_page(ex)  # the one-file page has no table likelihood: refused in one line, served instead

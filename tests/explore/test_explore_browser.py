@@ -189,3 +189,24 @@ def test_the_exported_page_works_offline_and_decodes_like_the_model(browser, tmp
     assert abs(r["score"] - float(ex.score(seen)[0])) < 0.05 * abs(float(ex.score(seen)[0])) + 1  # 8-sample MC
     assert requests == [path.as_uri()] and not errors  # nothing but the file itself was asked for
     page.context.close()
+
+
+def test_a_table_run_shows_decoded_rows_in_the_files_units(browser):
+    """For a csv run the page puts, under each decoded strip, the row in the file's own units:
+    numeric columns mean + std * v, categorical ones their most probable level."""
+    ex, srv = explorer("table"), server("table")
+    page, errors, _ = open_page(browser, srv.url)
+    cols = ex.info()["columns"]
+    pad, _ = click_pad(page, 0.3, 0.6)
+    row = ex.model.decode(torch.tensor([pad["z"]], dtype=torch.float32))[0]
+    head = page.locator("#pad-out-rows th").all_text_contents()
+    cells = page.locator("#pad-out-rows td").evaluate_all("(tds) => tds.map((td) => td.dataset.v)")
+    assert head == ["height", "weight", "colour"]
+    for c, got in zip(cols[:2], cells[:2]):
+        assert float(got) == pytest.approx(c["mean"] + c["std"] * float(row[c["at"]]), rel=1e-5)
+    assert cells[2] == cols[2]["levels"][int(row[2:5].argmax())]
+    page.click("#sample-go")
+    page.wait_for_function("() => document.querySelectorAll('#samples-rows tr').length === 17")  # header + 16
+    assert not page.locator("#draw-view").is_visible()  # drawing applies to images only
+    assert not errors
+    page.context.close()

@@ -129,6 +129,23 @@ class Explorer:
         hi = torch.maximum(hi, self.codes.max(0).values)
         return {"lo": lo.tolist(), "hi": hi.tolist()}
 
+    def columns(self) -> list[dict[str, Any]] | None:
+        """A table run's columns, each with the offset ``at`` of its values in a decoded row (the
+        layout of :mod:`vaekit.data.tabular`): the page shows decoded rows in the file's own units
+        (numeric: ``mean + std * v``; categorical: the most probable level). None for images."""
+        cols = self.model.cfg.columns
+        if not cols:
+            return None
+        out, at = [], 0
+        for c in cols:
+            if c["type"] == "numeric":
+                out.append({"name": c["name"], "type": "numeric", "at": at, "mean": c["mean"], "std": c["std"]})
+                at += 1 + int(bool(c.get("masked")))  # a masked column's observed flag follows it
+            else:
+                out.append({"name": c["name"], "type": "categorical", "at": at, "levels": list(c["levels"])})
+                at += len(c["levels"])
+        return out
+
     def sampler(self) -> dict[str, Any]:
         """What the exported page draws z from: N(0, I) under a standard prior, else a Gaussian fit
         to the codes (the served page calls ``model.sample`` instead)."""
@@ -171,6 +188,7 @@ class Explorer:
             "scores": {"sorted": self.scores.tolist(), "samples": self.score_samples,
                        "what": "negative ELBO [nats]" if L.has_posterior(self.model) else "reconstruction loss"},
             "sampler": self.sampler(),
+            "columns": self.columns(),
         }
 
     # ---- computations the page asks for ------------------------------------------------------

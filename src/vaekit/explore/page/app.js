@@ -38,8 +38,33 @@
       }
     }
     ctx.putImageData(img, 0, 0);
+    if (info.columns && !canvas.id.startsWith("strip-")) tableRows(canvas, px, n);
   }
   const paint = (canvas, px) => tiles(canvas, px, 1, 1);
+
+  // Tables: the decoded rows in the file's own units under their strip (numeric: mean + std * v;
+  // categorical: the most probable level, with its probability). Built with textContent: column
+  // names come from the user's file.
+  function tableRows(canvas, px, n) {
+    const id = `${canvas.id}-rows`;
+    let t = document.getElementById(id);
+    if (!t) { t = document.createElement("table"); t.id = id; t.className = "rows"; canvas.after(t); }
+    t.replaceChildren();
+    const cell = (tag, text, value) => { const e = document.createElement(tag); e.textContent = text; if (value !== undefined) e.dataset.v = value; return e; };
+    const head = document.createElement("tr");
+    for (const c of info.columns) head.append(cell("th", c.name));
+    t.append(head);
+    for (let r = 0; r < n; r++) {
+      const tr = document.createElement("tr"), off = r * P;
+      for (const c of info.columns) {
+        if (c.type === "numeric") { const v = c.mean + c.std * px[off + c.at]; tr.append(cell("td", v.toPrecision(4), v)); continue; }
+        let best = 0;
+        for (let j = 1; j < c.levels.length; j++) if (px[off + c.at + j] > px[off + c.at + best]) best = j;
+        tr.append(cell("td", `${c.levels[best]} (${px[off + c.at + best].toFixed(2)})`, c.levels[best]));
+      }
+      t.append(tr);
+    }
+  }
 
   // Decode into one canvas at most one request at a time; only the newest z waits (no backlog).
   function live(canvas, onPainted) {
