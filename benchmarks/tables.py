@@ -1,10 +1,10 @@
-"""The README's speed table, generated from the committed results in ``benchmarks/results/``.
+"""The speed table of docs/results.md, generated from the committed results in ``benchmarks/results/``.
 
     python benchmarks/tables.py            # print the table
-    python benchmarks/tables.py --write    # replace the table between the markers in README.md
+    python benchmarks/tables.py --write    # replace the table between the markers in docs/results.md
 
-``tests/test_speed_tables.py`` fails when README.md's table differs from what this script makes,
-so a speed claim in the README cannot drift from the JSON it rests on. Two formats are read:
+``tests/test_speed_tables.py`` fails when docs/results.md's table differs from what this script makes,
+so a speed claim in the docs cannot drift from the JSON it rests on. Two formats are read:
 the alternating method of issue 14 (``"method": "alternating"``: medians over rounds, the ratio
 of medians with its range over rounds) and the older one-run-per-method files (labelled so).
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-README = HERE.parent / "README.md"
+README = HERE.parent / "docs" / "results.md"  # the page the table lives in
 START, END = "<!-- speed-table:start (benchmarks/tables.py) -->", "<!-- speed-table:end -->"
 SOURCES = [  # (file, model, competitors shown, vaekit's method name, command that makes the file)
     ("mlp.json", "MLP 784-400-20 (60k)", ["reference", "pythae", "floor"], "vaekit",
@@ -103,9 +103,9 @@ def render(results: Path = RESULTS) -> str:
 
 
 def readme_table(text: str) -> str:
-    """The text between the markers in ``text`` (README.md), stripped."""
+    """The text between the markers in ``text`` (docs/results.md), stripped."""
     if START not in text or END not in text:
-        raise ValueError(f"README.md lacks the markers {START} ... {END}")
+        raise ValueError(f"{README.name} lacks the markers {START} ... {END}")
     return text.split(START, 1)[1].split(END, 1)[0].strip()
 
 
@@ -118,7 +118,7 @@ def write(readme: Path = README) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true", help="replace the table in README.md")
+    ap.add_argument("--write", action="store_true", help="replace the table in docs/results.md")
     args = ap.parse_args()
     if args.write:
         write()

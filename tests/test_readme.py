@@ -1,4 +1,4 @@
-"""The README's front part (set-up, tour, data) runs as written, on small data, so it cannot drift
+"""The README and the guide's first pages (tour, data, export) run as written, on small data, so it cannot drift
 from the tool: every ``vaekit`` command of its shell blocks exits 0 (epochs and data shrunk by the
 test, nothing else changed), every quoted ``$ vaekit`` output matches what the tool prints, and
 the Python example runs."""
@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-FRONT = README.read_text().split("## Reproducing the classic VAEs")[0]
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+GUIDE = [ROOT / "docs" / "guide" / f"{page}.md" for page in ("tour", "data", "export")]
+FRONT = "\n".join(p.read_text() for p in [README, *GUIDE])
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
 
 
@@ -44,7 +46,7 @@ def run(argv, cwd):
 def test_every_shell_command_runs(tmp_path):
     np.save(tmp_path / "mydata.npy", np.random.default_rng(0).integers(0, 256, (400, 8, 8), dtype=np.uint8))
     commands = [line.split(" #")[0].strip() for body in blocks("bash") for line in body.splitlines()]
-    commands = [c for c in commands if c.startswith("vaekit ")]
+    commands = list(dict.fromkeys(c for c in commands if c.startswith("vaekit ")))  # the README repeats the guide's
     assert len(commands) >= 7
     for command in commands:
         r = run(shrink(shlex.split(command)), tmp_path)
@@ -84,8 +86,8 @@ def test_python_example_runs(tmp_path, monkeypatch):
 def test_determinism_paragraph_matches_its_results_file():
     import json
 
-    res = json.loads((README.parent / "benchmarks" / "results" / "determinism.json").read_text())
-    text = " ".join(README.read_text().split())  # line breaks are spaces
+    res = json.loads((ROOT / "benchmarks" / "results" / "determinism.json").read_text())
+    text = " ".join((ROOT / "docs" / "results.md").read_text().split())  # line breaks are spaces
     losses = {(r["train_loss"], r["test_loss"]) for r in res["rows"]}
     assert res["identical_within_thread_count"] == {"1": True, "2": True} and len(losses) == 1
     (train, test), = losses

@@ -45,7 +45,8 @@ class PCABaseline:
         """Fit on training data x (N, *S): the top eigenvectors of the sample covariance.
 
         Computed in float64 with torch (covariance (P, P), then ``eigh``), which honours the torch
-        thread setting; the SVD route through a multi-threaded BLAS stalls on a busy 2-core machine.
+        thread setting; the SVD route through a multi-threaded BLAS can stall when other processes
+        hold the cores.
         """
         flat = x.detach().cpu().double().flatten(1)  # (N, P)
         n, p = flat.shape

@@ -4,8 +4,8 @@ PyTorch allocates every activation and gradient of a CPU training step afresh fr
 With glibc's defaults a block of a few MB is served by ``mmap`` (or the top of the heap is given
 back by ``trim``) and freed straight back to the kernel, so the next step touches brand-new pages:
 the kernel zero-fills each 4 KiB page on first touch. For ``keras-conv`` that is ~17,000 page
-faults per step of 128 (activations of 128 x 32 x 28 x 28 floats are 12.8 MB each), about a third
-of the step's CPU time (``benchmarks/results/profile-conv.json``). TensorFlow's allocator keeps
+faults per step of 128 (activations of 128 x 32 x 28 x 28 floats are 12.8 MB each), a large share
+of the step's CPU time (measured in ``benchmarks/results/profile-conv.json``). TensorFlow's allocator keeps
 its memory; :func:`keep_freed_memory` makes malloc do the same for the duration of a run: blocks
 up to ``mmap_max`` come from the heap, and the heap is not trimmed. The peak memory of a step is
 then held until the run ends (then given back with ``malloc_trim``).

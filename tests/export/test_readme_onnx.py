@@ -1,4 +1,4 @@
-"""The README's "Take a model anywhere": the ONNX export of a shipped model from the CLI, the
+"""The guide's "Take a model anywhere" (docs/guide/export.md) and its results (docs/results.md): the ONNX export of a shipped model from the CLI, the
 numpy-only snippet (run with torch made unimportable), and the throughput table against its JSON."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from vaekit import cli
 
 pytest.importorskip("onnxruntime")
 ROOT = Path(__file__).parents[2]
-README = (ROOT / "README.md").read_text()
-SECTION = README[README.index("## Take a model anywhere"):]
+SECTION = (ROOT / "docs" / "guide" / "export.md").read_text()
+RESULTS = (ROOT / "docs" / "results.md").read_text()
 
 
 def test_export_of_a_shipped_model_verifies_and_the_numpy_snippet_runs_without_torch(tmp_path, capsys):
@@ -42,12 +42,12 @@ def test_export_of_a_shipped_model_verifies_and_the_numpy_snippet_runs_without_t
     assert float((model.decode(t["code"]) - t["recon"]).abs().max()) <= 1e-4
 
 
-def test_the_readme_throughput_table_is_the_benchmark_json():
+def test_the_docs_throughput_table_is_the_benchmark_json():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_onnx import readme_table
 
     results = json.loads((ROOT / "benchmarks" / "results" / "onnx.json").read_text())
-    table = re.search(r"<!-- onnx-table[^>]*-->\n(.*?)\n<!-- /onnx-table -->", README, re.S)[1]
+    table = re.search(r"<!-- onnx-table[^>]*-->\n(.*?)\n<!-- /onnx-table -->", RESULTS, re.S)[1]
     assert table == readme_table(results)
     for by in results["decode"].values():
         for r in by.values():

@@ -7,10 +7,10 @@
 * vaekit-onnx.json: what a non-Python user needs: shapes and layout, pixel range and
   binarization, latent size, likelihood, the Gaussian ``sample`` draws z from, the verification.
 
-The graphs come from the TorchScript exporter (``dynamo=False``, opset 17): on this machine it
-exports a preset in ~0.5 s, the torch.export-based one in ~4 s (and it needs onnxscript), with
-the same results. Afterwards onnxruntime runs both graphs on 256 test inputs, compared with
-PyTorch output by output; a difference above 1e-4 fails the export.
+The graphs come from the TorchScript exporter (``dynamo=False``, opset 17): it gives the same
+results as the torch.export-based one, faster and without onnxscript (export times: the
+documentation's results page, docs/results.md). Afterwards onnxruntime runs both graphs on 256
+test inputs, compared with PyTorch output by output; a difference above 1e-4 fails the export.
 """
 
 from __future__ import annotations

@@ -1,0 +1,146 @@
+"""Numbers written in the README and docs/ equal the committed results they come from
+(benchmarks/results/*.json, the evaluation.json shipped with each pretrained model): each is
+formatted here from its file and must appear on its page, so a rerun that changes a result, or
+an edit that changes a number, fails until the two agree. Tables with their own generator are
+checked beside it (tests/test_speed_tables.py, tests/export/test_readme_onnx.py,
+tests/explore/test_explore_readme.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from pathlib import Path
+
+import vaekit
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+PRETRAINED = ROOT / "src" / "vaekit" / "pretrained" / "files"
+
+
+def page(name: str) -> str:
+    """The page's text with line breaks as spaces (a number may sit across a wrapped line)."""
+    return " ".join((ROOT / name).read_text().split())
+
+
+def result(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+def headline() -> str:
+    text = page("README.md")
+    start, end = text.index("<!-- headline:start"), text.index("<!-- headline:end -->")
+    return text[start:end]
+
+
+def test_headline_training_speed_and_loss_are_the_mlp_benchmark():
+    mlp = result("mlp.json")
+    med = mlp["median_seconds"]
+    row = (f"test loss {mlp['results']['vaekit']['test_loss']:.2f} (tutorial: ~105.6); {med['vaekit']:.2f} s per epoch "
+           f"on {mlp['settings']['threads']} CPU threads, **{med['reference'] / med['vaekit']:.2f}×** the speed of the "
+           f"tutorial's loop and **{med['pythae'] / med['vaekit']:.2f}×** Pythae's")
+    assert row in headline()
+    assert f"| MLP 784-400-20 (60k) | {mlp['settings']['threads']} | pytorch/examples-style loop" in page("docs/results.md")
+
+
+def test_headline_and_results_nll_throughput_are_the_nll_benchmark():
+    nll = result("nll.json")
+    ours, theirs = nll["results"]["vaekit"], nll["results"]["pythae"]
+    ratio = ours["per_s_wall"] / theirs["per_s_wall"]
+    assert (f"**{ratio:.2f}×** the throughput of Pythae's `get_nll` on the same weights "
+            f"({ours['nll']:.2f} vs {theirs['nll']:.2f} nats)") in headline()
+    s = nll["settings"]
+    assert (f"vaekit's estimator evaluates {ours['per_s_wall']:,.0f} images × samples per second against "
+            f"{theirs['per_s_wall']:,.0f} for Pythae's `get_nll` ({ratio:.2f}×, {s['threads']} thread, "
+            f"{s['images']} test images × k = {s['k']}, NLL {ours['nll']:.3f} vs {theirs['nll']:.3f}") in page("docs/results.md")
+    assert f"importance-sampled NLL, k = {s['k']} |" in headline()
+
+
+def test_headline_onnx_speedup_is_the_best_of_the_onnx_benchmark():
+    onnx = result("onnx.json")
+    best = max(r["speedup"] for by in onnx["decode"].values() for r in by.values())
+    worst_diff = max(r["max_abs_diff"] for by in onnx["decode"].values() for r in by.values())
+    assert worst_diff <= 1e-4
+    assert f"up to **{best:.2f}×** the speed of the PyTorch decode, outputs equal within 1e-4" in headline()
+
+
+def test_headline_explorer_latency_is_the_worst_p95_of_the_explore_benchmark():
+    rows = result("explore.json")["rows"]
+    worst = max(r[k]["p95_ms"] for r in rows for k in ("served", "served_server_decode", "exported"))
+    assert worst < 50  # the target the results page states
+    assert f"painted within {worst:.1f} ms at the 95th percentile" in headline()
+
+
+def test_pretrained_numbers_are_the_shipped_evaluations():
+    ev = {name: json.loads((PRETRAINED / name / "evaluation.json").read_text()) for name in ("keras-conv", "pytorch-example")}
+    kc, pt = ev["keras-conv"], ev["pytorch-example"]
+    guide = page("docs/guide/export.md")
+    assert (f"`pretrained:keras-conv`, 2-D latent, {kc['overrides']['train']['epochs']} epochs on the 60k training images "
+            f"(test −ELBO {kc['test_neg_elbo']:.2f}, IS NLL {kc['nll']:.2f} on the first {kc['nll_images']} test images)") in guide
+    assert (f"`pretrained:pytorch-example`, 20-D, {pt['overrides']['train']['epochs']} epochs "
+            f"({pt['test_neg_elbo']:.2f} and {pt['nll']:.2f} on {pt['nll_images']})") in guide
+    assert f"IS NLL {pt['nll']:.2f} on {pt['nll_images']:,} test images" in headline()
+
+
+def test_streaming_table_and_claims_are_the_stream_benchmark():
+    stream = result("stream.json")
+    text = page("docs/results.md")
+    assert f"`{stream['command']}`" in text
+    rows = stream["rows"]
+    for r in rows:
+        gb = re.match(r"synthetic ([\d.]+) GB", r["data"])
+        per_gb = f"{r['epoch_s'] / float(gb[1]):.0f}" if gb else ""
+        label = (f"synthetic {float(gb[1]):g} GB" if gb else "MNIST 60k")
+        cells = " | ".join(["", r["mode"], f"{r['epoch_s']:.2f}", per_gb, f"{r['peak_rss_mb']:.1f} |"]).strip()
+        cells = cells.replace("|  |", "| |")  # an empty cell
+        assert re.search(re.escape(label) + r"[^|]*" + re.escape(cells), text), (label, cells)
+    synthetic = [r for r in rows if r["data"].startswith("synthetic")]
+    growth = max(r["peak_rss_mb"] for r in synthetic) - min(r["peak_rss_mb"] for r in synthetic)
+    sizes = stream["settings"]["sizes_gb"]
+    assert f"{max(sizes) / min(sizes):.0f}× the data costs +{growth:.0f} MB" in text
+    assert f"Streaming MNIST runs at **{stream['stream_over_memory']:.2f}×** the in-memory epoch time" in text
+
+
+def test_determinism_claims_are_the_determinism_results():
+    det = result("determinism.json")
+    assert det["identical_across_thread_counts"] is True  # the page says "all ended at" one pair of losses
+    (train, test), = {(r["train_loss"], r["test_loss"]) for r in det["rows"]}
+    assert f"all ended at train loss {train} and test loss {test}" in page("docs/results.md")
+
+
+def test_keras_conv_rows_with_a_results_file_equal_it():
+    seeds = result("conv-seeds.json")["results"]
+    study = page("docs/keras-conv.md")
+    table = {int(row.split("|")[1]): [c.strip() for c in row.split("|")[2:6]]
+             for row in re.findall(r"\| \d \|[^\n]*", (ROOT / "docs" / "keras-conv.md").read_text())}
+    checked = 0
+    for column, lib in ((0, "vaekit"), (2, "keras")):
+        for run in seeds[lib]:
+            cells = table[run["seed"]]
+            assert cells[column].strip("*").startswith(f"{run['loss']:.2f}"), (lib, run["seed"], cells[column])
+            assert f"({run['recon']:.2f} + {run['kl']:.2f})" in cells[column], (lib, run["seed"], cells[column])
+            assert cells[column + 1] == f"{run['final_model_loss']:.2f}", (lib, run["seed"], cells[column + 1])
+            checked += 1
+    assert checked == len(seeds["vaekit"]) + len(seeds["keras"]) >= 6
+    epoch2 = result("conv-seeds-epoch2.json")
+    s = epoch2["summary"]
+    assert (f"epoch-2 loss {s['vaekit']['mean']:.2f} ± {s['vaekit']['sd']:.2f} for vaekit and "
+            f"{s['keras']['mean']:.2f} ± {s['keras']['sd']:.2f} for Keras") in study
+    plateau = {lib: sum(r["loss"] > 180 for r in epoch2["results"][lib]) for lib in ("vaekit", "keras")}
+    assert (f"{plateau['vaekit']} of {s['vaekit']['runs']} vaekit runs and {plateau['keras']} of "
+            f"{s['keras']['runs']} Keras runs were still on the plateau") in study
+    assert statistics.mean(r["loss"] for r in epoch2["results"]["vaekit"]) == s["vaekit"]["mean"]
+
+
+def test_the_model_count_is_the_registry():
+    words = {14: "Fourteen", 15: "Fifteen", 16: "Sixteen"}
+    assert f"{words[len(vaekit.MODELS)]} model families" in page("README.md")
+
+
+def test_the_conv_step_times_are_the_profile():
+    steps = result("profile-conv.json")["steps"]
+    ms = {k.split(" (")[0]: v["median_ms"] for k, v in steps.items()}
+    assert (f"from {ms['torch layers, glibc malloc defaults']} to {ms['torch layers, keep_freed_memory']} ms of CPU time "
+            f"at one thread (medians; with the faster layers below, {ms['conv_ops layers, keep_freed_memory']} ms)") \
+        in page("docs/results.md")
