@@ -5,7 +5,7 @@
 
 ``tests/test_speed_tables.py`` fails when docs/results.md's table differs from what this script makes,
 so a speed claim in the docs cannot drift from the JSON it rests on. Two formats are read:
-the alternating method of issue 14 (``"method": "alternating"``: medians over rounds, the ratio
+the alternating method (``"method": "alternating"``: medians over rounds, the ratio
 of medians with its range over rounds) and the older one-run-per-method files (labelled so).
 """
 
@@ -72,7 +72,7 @@ def _median(xs: list[float]) -> float:
 def _single_run_rows(model: str, d: dict, others: list[str], ours: str) -> list[str]:
     st, res = d["settings"], d["results"]
     ours_s = _median(res[ours]["seconds"])
-    how = f"one run per method (before issue 14's method), {st['epochs']} epochs"
+    how = f"one run per method (not alternated), {st['epochs']} epochs"
     rows = []
     for name in others:
         if name not in res:
