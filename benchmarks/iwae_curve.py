@@ -54,7 +54,7 @@ def plot(out: dict, png: Path) -> None:
     rows = out["rows"]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.errorbar([r["train_cpu_hours"] for r in rows], [r["nll"] for r in rows], yerr=[r["se"] for r in rows],
-                marker="o", ms=3, capsize=2, label=f"{cfg_name(out)}: epochs {rows[0]['epoch']}-{rows[-1]['epoch']}")
+                marker="o", ms=3, capsize=2, label=f"{cfg_name(out)}: epochs {rows[0]['epoch']}-{rows[-1]['epoch']} (bars: SE over the images)")
     ax.axhline(PAPER_NLL, color="k", lw=0.8, ls="--", label=f"Burda et al.: {PAPER_NLL}")
     ax.axhline(TARGET_NLL, color="tab:red", lw=0.8, ls=":", label=f"target: {TARGET_NLL:.2f}")
     ax.set_xlabel("training CPU-hours (one thread)")

@@ -144,3 +144,13 @@ def test_the_conv_step_times_are_the_profile():
     assert (f"from {ms['torch layers, glibc malloc defaults']} to {ms['torch layers, keep_freed_memory']} ms of CPU time "
             f"at one thread (medians; with the faster layers below, {ms['conv_ops layers, keep_freed_memory']} ms)") \
         in page("docs/results.md")
+
+
+def test_the_full_protocols_latest_snapshot_is_the_curve_json():
+    rows = result("iwae-paper-vae-full-curve.json")["rows"]
+    r = rows[-1]
+    text = page("docs/results.md")
+    block = text[text.index("<!-- iwae-curve:start"):text.index("<!-- iwae-curve:end -->")]
+    assert (f"Latest snapshot: epoch {r['epoch']:,} of 3,280 after {r['train_cpu_hours']:.2f} CPU-hours of training, "
+            f"−log p(x) = {r['nll']:.2f} ± {r['se']:.2f} nats") in block
+    assert [row["epoch"] for row in rows] == sorted({row["epoch"] for row in rows})  # one row per snapshot
