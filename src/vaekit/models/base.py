@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
@@ -10,9 +9,10 @@ import torch
 from torch import Tensor, nn
 
 from ..config import ModelConfig
-from ..typed import build_dataclass
-from ..distributions import Likelihood
 from ..errors import ConfigError
+from ..likelihoods import Likelihood
+from ..registry import MODELS
+from ..typed import build_dataclass
 
 
 @dataclass
@@ -127,20 +127,12 @@ class Model(nn.Module):
 
 
 M = TypeVar("M", bound=type[Model])
-MODELS: dict[str, type[Model]] = {}
 
 
 def register(name: str) -> Callable[[M], M]:
-    """Class decorator: make a model family available by ``name`` to configs, the CLI and ``load``."""
-
-    def deco(cls: M) -> M:
-        if name in MODELS:
-            raise ValueError(f"model '{name}' is registered twice")
-        cls.name = name
-        MODELS[name] = cls
-        return cls
-
-    return deco
+    """Class decorator: make a model family available by ``name`` to configs, the CLI and ``load``
+    (the :data:`vaekit.registry.MODELS` registry, the pattern of likelihoods and data sources too)."""
+    return MODELS.register(name)
 
 
 def glorot_(model: nn.Module) -> None:
@@ -154,23 +146,14 @@ def glorot_(model: nn.Module) -> None:
 
 def build(cfg: ModelConfig, shape: tuple[int, ...]) -> Model:
     """Instantiate the registered model ``cfg.name`` for data of ``shape``."""
-    if cfg.name not in MODELS:
-        import difflib
-
-        close = difflib.get_close_matches(cfg.name, list(MODELS), n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(MODELS))}"
-        raise ConfigError(f"model.name: unknown model '{cfg.name}' ({hint})")
+    cls = MODELS.lookup(cfg.name)
     try:
-        model = MODELS[cfg.name](cfg, shape)
+        model = cls(cfg, shape)
     except ValueError as err:  # shape/architecture mismatches raised by the blocks
         raise ConfigError(f"model '{cfg.name}': {err}") from None
     if cfg.init == "glorot":
         glorot_(model)
     return model
-
-
-def option_fields(name: str) -> list[str]:
-    return [f.name for f in dataclasses.fields(MODELS[name].Options)]
 
 
 __all__ = ["MODELS", "Model", "NoOptions", "Terms", "build", "register"]
