@@ -19,6 +19,7 @@ from ..errors import DataError
 from . import mnist, digits, folder, arrays, tabular  # noqa: F401, I001
 from .core import Data, Loader, Split, TensorLoader, binarize, epoch_generator, pixel_scale, to_unit_float
 from .images import adapt_images
+from .resolve import resolve_for_data
 from .sources import SOURCES, RawData, Source, get_source, register_source
 
 
@@ -130,4 +131,5 @@ __all__ = [
     "TensorLoader",
     "open_data",
     "register_source",
+    "resolve_for_data",
 ]

@@ -8,7 +8,7 @@ from typing import Any, Callable, TypeVar
 import torch
 from torch import Tensor, nn
 
-from ..config import ModelConfig
+from ..config import Config, ModelConfig
 from ..errors import ConfigError
 from ..likelihoods import Likelihood
 from ..registry import MODELS
@@ -64,6 +64,9 @@ class Model(nn.Module):
     hints: dict[str, str] = {}
     likelihood: Likelihood
     decoder: nn.Module
+    # The whole run config (data, model, train) the model was built for, when built from one
+    # (training, vaekit.load): what a library user reads to find the run's data and settings.
+    config: Config | None = None
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
         super().__init__()
@@ -144,15 +147,18 @@ def glorot_(model: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
-def build(cfg: ModelConfig, shape: tuple[int, ...]) -> Model:
-    """Instantiate the registered model ``cfg.name`` for data of ``shape``."""
-    cls = MODELS.lookup(cfg.name)
+def build(cfg: ModelConfig | Config, shape: tuple[int, ...]) -> Model:
+    """Instantiate the registered model of ``cfg`` for data of ``shape``. ``cfg`` is the model config,
+    or the whole run config (training and :func:`vaekit.load` pass it), then kept as ``model.config``."""
+    run, m = (cfg, cfg.model) if isinstance(cfg, Config) else (None, cfg)
+    cls = MODELS.lookup(m.name)
     try:
-        model = cls(cfg, shape)
+        model = cls(m, shape)
     except ValueError as err:  # shape/architecture mismatches raised by the blocks
-        raise ConfigError(f"model '{cfg.name}': {err}") from None
-    if cfg.init == "glorot":
+        raise ConfigError(f"model '{m.name}': {err}") from None
+    if m.init == "glorot":
         glorot_(model)
+    model.config = run
     return model
 
 
