@@ -9,7 +9,7 @@ Results go to ``comparison.json`` and ``comparison.md`` in the output folder.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .checkpoint import atomic_write_text
-from .config import Config
+from .config import Config, ModelConfig
 from .data import Split, open_data
 from .embed import batched
 from .errors import VaekitError
@@ -102,14 +102,13 @@ def _generate(model: Any, n: int, seed: int) -> Tensor:
 def _train_models(cfg: Config, out: Path, overwrite: bool, log: Callable[[str], None]) -> dict[str, Any]:
     from .train import train
 
-    models = {}
-    for name in ("vae", "ae"):
-        c = copy.deepcopy(cfg)
-        c.model.name = name
-        from .models import MODELS
+    from .models import MODELS
 
-        for key in {"beta", "kl", "samples"} - MODELS[name].reads:  # e.g. beta: the VAE's, not the ae's
-            setattr(c.model, key, getattr(type(c.model)(), key))
+    models, defaults = {}, ModelConfig()
+    for name in ("vae", "ae"):
+        # The keys this family does not read go back to their defaults (e.g. beta: the VAE's, not the ae's).
+        unread = {key: getattr(defaults, key) for key in {"beta", "kl", "samples"} - MODELS[name].reads}
+        c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=name, **unread))
         log(f"training {name} -> {out / name}")
         models[name] = train(c, out / name, overwrite=overwrite, log=log).model
     return models

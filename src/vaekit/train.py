@@ -252,7 +252,7 @@ class Trainer:
             last = self.epoch == t.epochs
             if ((t.eval_every and self.epoch % t.eval_every == 0) or last) and self.is_main:  # rank 0 evaluates
                 # The model's own sample count (IWAE: its k), so train_ and val_ terms are one objective.
-                samples = getattr(self.model, "default_samples", 1)
+                samples = self.model.default_samples
                 ev = elbo(self.model, eval_split, samples=samples, batch_size=t.eval_batch_size, seed=t.seed)
                 # With no held-out split the evaluation runs on the training data: "trainset_*", so
                 # it never overwrites the epoch's running train_* means (what Keras-style logs report).

@@ -115,6 +115,12 @@ class Model(nn.Module):
         """``n`` generated examples (n, *S)."""
         raise NotImplementedError
 
+    @property
+    def default_samples(self) -> int:
+        """z samples per example of the objective the trainer reports (the VAE: ``model.samples``;
+        IWAE: its k); 1 for families that do not say."""
+        return 1
+
     def latent_prior(self) -> dict[str, Tensor] | None:
         """The distribution ``sample`` draws the decoder's input from, when it is one Gaussian:
         ``{"mean": (D,), "scale_tril": (D, D)}`` (z = mean + scale_tril @ eps), for code outside
