@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vaekit.distributions import Bernoulli, DiagonalGaussian, Gaussian, LearnedGaussian, StandardNormal
+from vaekit.distributions import DiagonalGaussian, StandardNormal
+from vaekit.likelihoods import Bernoulli, Gaussian, LearnedGaussian
 
 
 def _posterior(b: int = 4, d: int = 3, seed: int = 0) -> DiagonalGaussian:

@@ -129,7 +129,7 @@ def test_masked_gaps_do_not_hide_outliers(masked_run: Path, tmp_path: Path):
 def test_missing_cost_is_the_entropy_of_the_missing_cells():
     import torch
 
-    from vaekit.mixed import MixedLikelihood
+    from vaekit.likelihoods import MixedLikelihood
 
     cols = [{"name": "a", "type": "numeric", "mean": 0, "std": 1, "masked": True},
             {"name": "b", "type": "numeric", "mean": 0, "std": 1},

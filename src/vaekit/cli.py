@@ -71,13 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _split(run: Any, name: str | None) -> tuple[str, Any]:
     from .data import open_data
 
-    data = open_data(run.config.data)
-    if name is None:
-        return ("test", data.test) if data.test is not None else data.eval_split
-    split = getattr(data, name)
-    if split is None:
-        raise VaekitError(f"--split {name}: this run's data has no {name} split")
-    return name, split
+    return open_data(run.config.data).pick_split(name)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -184,7 +178,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from .compare import save_embeddings
+    from .embed import save_embeddings
 
     path = _output(args, f"latents-{args.split}.npz" if args.split else "latents.npz")
     with _writing(args, path, "embed"):

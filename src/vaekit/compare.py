@@ -1,4 +1,4 @@
-"""VAE vs autoencoder vs PCA on the same data, networks and latent size; and code export (``embed``).
+"""VAE vs autoencoder vs PCA on the same data, networks and latent size.
 
 ``compare`` trains a VAE and a plain autoencoder ("ae") from one config (or loads existing run
 folders), fits PCA with as many components as the latent size, and reports on the test split:
@@ -9,19 +9,19 @@ Results go to ``comparison.json`` and ``comparison.md`` in the output folder.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from .checkpoint import atomic_write_text
-from .config import Config
+from .config import Config, ModelConfig
 from .data import Split, open_data
+from .embed import batched
 from .errors import VaekitError
 from .metrics import generation as gen
 from .metrics.probes import knn_accuracy, linear_probe, reconstruction_errors
@@ -83,12 +83,6 @@ class PCABaseline:
         return self.decode(temperature * std * torch.randn(n, self.latent_dim, dtype=torch.float64)).clamp(0, 1)
 
 
-@torch.no_grad()
-def batched(fn: Callable[[Tensor], Tensor], x: Tensor, batch_size: int = 2048) -> Tensor:
-    """fn applied to x in batches on the CPU, concatenated."""
-    return torch.cat([fn(x[i : i + batch_size]).cpu() for i in range(0, len(x), batch_size)])
-
-
 def evaluate_codes(model: Any, train: Split, test: Split, *, k: int = 5) -> dict[str, float | None]:
     """Test reconstruction errors plus linear-probe and kNN accuracy of ``model.encode`` codes."""
     row: dict[str, float | None] = dict(reconstruction_errors(test.x, batched(model.reconstruct, test.x)))
@@ -109,14 +103,13 @@ def _generate(model: Any, n: int, seed: int) -> Tensor:
 def _train_models(cfg: Config, out: Path, overwrite: bool, log: Callable[[str], None]) -> dict[str, Any]:
     from .train import train
 
-    models = {}
-    for name in ("vae", "ae"):
-        c = copy.deepcopy(cfg)
-        c.model.name = name
-        from .models import MODELS
+    from .models import MODELS
 
-        for key in {"beta", "kl", "samples"} - MODELS[name].reads:  # e.g. beta: the VAE's, not the ae's
-            setattr(c.model, key, getattr(type(c.model)(), key))
+    models, defaults = {}, ModelConfig()
+    for name in ("vae", "ae"):
+        # The keys this family does not read go back to their defaults (e.g. beta: the VAE's, not the ae's).
+        unread = {key: getattr(defaults, key) for key in {"beta", "kl", "samples"} - MODELS[name].reads}
+        c = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=name, **unread))
         log(f"training {name} -> {out / name}")
         models[name] = train(c, out / name, overwrite=overwrite, log=log).model
     return models
@@ -165,7 +158,7 @@ def compare(
         torch.set_num_threads(cfg.train.threads)
         threadpool_limits(limits=cfg.train.threads)
     data = open_data(cfg.data)
-    train, test = data.train, data.test if data.test is not None else data.eval_split[1]
+    train, test = data.train, data.pick_split()[1]
     latent = cfg.model.latent_dim
     models["pca"] = PCABaseline(latent).fit(train.x)
     why_not = gen.supports(data.shape, len(data.classes) if data.classes else None)
@@ -211,38 +204,4 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines + [""] + [f"- {n}" for n in result["notes"]]) + "\n"
 
 
-@torch.no_grad()
-def embeddings(model: Any, split: Split, batch_size: int = 2048) -> dict[str, np.ndarray]:
-    """Codes of a split: ``mu`` (N, D), ``logvar`` (N, D) for models with a posterior q(z|x), ``y`` (N,)."""
-    out: dict[str, np.ndarray] = {}
-    if model.has_posterior:
-        qs = [model.posterior(split.x[i : i + batch_size]) for i in range(0, len(split), batch_size)]
-        out["mu"] = torch.cat([q.mu for q in qs]).cpu().numpy()
-        # the marginal log-variances (for a full covariance L L^T, of its diagonal)
-        out["logvar"] = torch.cat([q.marginal_var.log() for q in qs]).cpu().numpy()
-    else:
-        out["mu"] = batched(model.encode, split.x, batch_size).numpy()
-    if split.y is not None:
-        out["y"] = split.y.cpu().numpy()
-    return out
-
-
-def save_embeddings(run_dir: str | Path, path: str | Path, split: str | None = None) -> dict[str, tuple[int, ...]]:
-    """Write the codes of a run's ``split`` (default: test, else val, else train) to an ``.npz`` (no
-    pickles), with the class names when the labels have them; return the array shapes."""
-    from .run import load_run
-
-    run = load_run(run_dir)
-    data = open_data(run.config.data)
-    chosen = getattr(data, split) if split else (data.test if data.test is not None else data.eval_split[1])
-    if chosen is None:
-        raise VaekitError(f"--split {split}: the data of {run_dir} has no {split} split")
-    arrays = embeddings(run.model, chosen)
-    if data.classes is not None and "y" in arrays:  # label i is classes[i]: y maps back to names
-        arrays["classes"] = np.asarray(data.classes, dtype=str)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
-    return {k: tuple(v.shape) for k, v in arrays.items()}
-
-
-__all__ = ["PCABaseline", "compare", "embeddings", "evaluate_codes", "markdown", "save_embeddings"]
+__all__ = ["PCABaseline", "compare", "evaluate_codes", "markdown"]

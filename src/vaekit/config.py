@@ -15,11 +15,12 @@ import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from .errors import ConfigError
 from . import guard
-from .guard import Applies, all_of, any_of, key, model_reads, when
+from .errors import ConfigError
+from .guard import Applies, all_of, any_of, key, model_reads, when, when_in
+from .registry import LIKELIHOODS, MODELS, SOURCES
 from .typed import build_dataclass, suggest
 
 if sys.version_info >= (3, 11):
@@ -29,17 +30,42 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 
 # Where keys apply (vaekit.guard): a key set away from its default where it has no effect is
-# refused by validate(), so config.json never records a value the run did not use.
-IMAGES = ("mnist", "digits", "folder", "arrays")  # sources of images (csv is a table)
-WITH_TEST = ("mnist", "digits", "arrays")  # sources that can deliver a test split (arrays: x_test)
-_test_split = all_of(when("data.source", *WITH_TEST), when("data.split", "train"))
+# refused by validate(), so config.json never records a value the run did not use. Which sources
+# and likelihoods a key applies to is read from their registered traits (vaekit.registry), so a
+# new source or likelihood registers without an edit here.
+def _sources(test: Any) -> Any:
+    return lambda: SOURCES.names(test)
+
+
+def _likelihoods(test: Any) -> Any:
+    return lambda: LIKELIHOODS.names(test)
+
+
+IMAGES = when_in("data.source", _sources(lambda s: s.kind == "images"))  # pixels in [0, 1]
+TABLES = when_in("data.source", _sources(lambda s: s.kind == "table"))  # standardised rows
+WITH_PATH = when_in("data.source", _sources(lambda s: s.path))  # sources that read data.path
+WITH_TEST = when_in("data.source", _sources(lambda s: s.test_split))  # that can deliver a test split
+_test_split = all_of(WITH_TEST, when("data.split", "train"))
 _val = Applies(lambda cfg, opts: cfg.data.val_size > 0, "when data.val_size > 0")
 _not_cpu = Applies(lambda cfg, opts: cfg.train.device != "cpu", "on CUDA (train.device = auto or cuda)",
                    lambda cfg, opts: "train.device = cpu")
-# A table trains with the "mixed" likelihood the trainer sets; any other choice would be replaced.
+
+
+def _reads(name: str) -> Applies:
+    """Applies to the likelihoods that read model config key ``name`` (their ``reads``)."""
+    return when_in("model.likelihood", _likelihoods(lambda c: name in c.reads))
+
+
+def _is_table_likelihood(cfg: Any) -> bool:
+    return cfg.model.likelihood in LIKELIHOODS.names(lambda c: c.table)
+
+
+# A table trains with a table likelihood (its source's, filled in by vaekit.data.resolve_for_data
+# unless the config names another table likelihood); images with any other.
 _likelihood = Applies(
-    lambda cfg, opts: (cfg.data.source == "csv") == (cfg.model.likelihood == "mixed"),
-    "to image data (csv tables always use mixed, set by training)",
+    lambda cfg, opts: TABLES.test(cfg, opts) == _is_table_likelihood(cfg),
+    lambda: (f"to image data ({' / '.join(SOURCES.names(lambda s: s.kind == 'table'))} tables always use "
+             f"{' or '.join(LIKELIHOODS.names(lambda c: c.table))}, set by training)"),
     lambda cfg, opts: f"data.source = {cfg.data.source}")
 
 
@@ -47,19 +73,19 @@ _likelihood = Applies(
 class DataConfig:
     """Where the data comes from and how it is prepared."""
 
-    source: Literal["mnist", "digits", "folder", "arrays", "csv"] = key("mnist")
-    path: str | None = key(None, when("data.source", "folder", "arrays", "csv"))  # folder, .npy/.npz, .csv
+    source: Annotated[str, SOURCES.check] = key("mnist")  # a registered source (vaekit.data.register_source)
+    path: str | None = key(None, WITH_PATH)  # folder, .npy/.npz, .csv
     # "train": fit on the training split, report on the test split; "all": train + test together
     # (the Keras tutorial trains on all 70k MNIST images).
-    split: Literal["train", "all"] = key("train", when("data.source", *WITH_TEST))
+    split: Literal["train", "all"] = key("train", WITH_TEST)
     val_size: float = key(0.0)  # held out of training for validation: a fraction (< 1) or a count
-    binarize: Literal["none", "threshold", "static", "dynamic"] = key("none", when("data.source", *IMAGES))
+    binarize: Literal["none", "threshold", "static", "dynamic"] = key("none", IMAGES)
     threshold: float = key(0.5, when("data.binarize", "threshold"))
     # the seed of the single Bernoulli draw of held-out data (and of the training data when static)
     test_binarize_seed: int = key(0, any_of(when("data.binarize", "static"), all_of(
         when("data.binarize", "dynamic"), any_of(_val, _test_split))))
-    image_size: list[int] | None = key(None, when("data.source", *IMAGES))  # [H, W] to resize every image to
-    grayscale: bool | None = key(None, when("data.source", *IMAGES))  # force grey (True) or RGB (False); None = keep
+    image_size: list[int] | None = key(None, IMAGES)  # [H, W] to resize every image to
+    grayscale: bool | None = key(None, IMAGES)  # force grey (True) or RGB (False); None = keep
     limit: int | None = key(None)  # train on the first N training examples only (quick runs)
     test_limit: int | None = key(None, _test_split)  # the first N test examples; None = the full test set
     download: bool = key(False, when("data.source", "mnist"))  # fetch MNIST instead of the embedded copy
@@ -80,7 +106,7 @@ class DataConfig:
 class ModelConfig:
     """The model: which registered family, its networks, likelihood and objective."""
 
-    name: str = key("vae")
+    name: Annotated[str, MODELS.check] = key("vae")  # a registered model family (vaekit.models.register)
     latent_dim: int = key(20)
     arch: Literal["mlp", "conv"] = key("mlp")
     hidden: list[int] = key(applies=when("model.arch", "mlp"), factory=lambda: [400])  # MLP encoder hidden sizes
@@ -94,17 +120,19 @@ class ModelConfig:
     # Keras does; the keras-conv preset uses it to reproduce that model's training curve).
     init: Literal["default", "glorot"] = key("default")
     activation: Literal["relu", "tanh", "elu", "leaky_relu", "softplus", "gelu", "silu"] = key("relu")
-    likelihood: Literal["bernoulli", "gaussian", "gaussian-learned", "mixed"] = key("bernoulli", _likelihood)
-    sigma: float = key(1.0, when("model.likelihood", "gaussian"))  # fixed-variance Gaussian: the decoder's std
+    # a registered likelihood (vaekit.likelihoods.register_likelihood); a table's is set by training
+    likelihood: Annotated[str, LIKELIHOODS.check] = key("bernoulli", _likelihood)
+    sigma: float = key(1.0, _reads("sigma"))  # fixed-variance Gaussian: the decoder's std
     # learned-variance Gaussian (and a table's numeric columns): floor on the standard deviation
-    min_sigma: float = key(0.01, any_of(when("model.likelihood", "gaussian-learned", "mixed"), when("data.source", "csv")))
+    min_sigma: float = key(0.01, any_of(_reads("min_sigma"), TABLES))
     beta: float = key(1.0, model_reads("beta"))  # weight of the KL term (Higgins et al. 2017); 1 is the ELBO
     kl: Literal["analytic", "mc"] = key("analytic", model_reads("kl"))  # SGVB estimator B (analytic) or A (MC)
     samples: int = key(1, model_reads("samples"))  # L: posterior samples per datapoint (Kingma & Welling eq. 7/8)
     options: dict[str, Any] = key(factory=dict)  # options of the registered family (checked against its Options)
-    # "mixed" likelihood: the table's column layout, filled in from a csv source when training
-    # starts (names, types, mean/std, categories) and reused to score new rows (vaekit.score)
-    columns: list[dict[str, Any]] = key(applies=when("data.source", "csv"), factory=list)
+    # a table likelihood: the table's column layout (names, types, mean/std, categories), filled in
+    # from the data before the model is built (vaekit.data.resolve_for_data) and reused to score new
+    # rows (vaekit.score); never an input
+    columns: list[dict[str, Any]] = key(applies=TABLES, factory=list)
 
 
 @dataclass
@@ -166,8 +194,10 @@ class Config:
 
 
 def validate(cfg: Config) -> None:
-    """Range checks that types alone cannot express."""
+    """Registered names and the range checks that types alone cannot express."""
     m, t, d = cfg.model, cfg.train, cfg.data
+    for registry, name in ((SOURCES, d.source), (MODELS, m.name), (LIKELIHOODS, m.likelihood)):
+        registry.check(name, registry.key)  # a config built in Python skipped build_dataclass's check
     checks = [
         (m.latent_dim >= 1, "model.latent_dim", "must be at least 1"),
         (m.beta >= 0, "model.beta", "must be >= 0"),
@@ -217,7 +247,7 @@ def validate(cfg: Config) -> None:
         cfg.preset is not None and ".." in cfg.preset
     ):
         raise ConfigError(f"preset: {cfg.preset!r} is not a preset name (letters, digits, '-', '_', '.')")
-    if d.source in ("folder", "arrays", "csv") and not d.path:
+    if SOURCES.lookup(d.source).path and not d.path:
         raise ConfigError(f"data.path: the '{d.source}' source needs a path (--data-path PATH)")
     guard.check(cfg)  # last: the keys' own values are valid, now refuse those with no effect here
 

@@ -163,12 +163,7 @@ def evaluate_run(
 
     run = load_run(run_dir, device)
     data = open_run_data(run)  # reliability (issue 13): warns in one line if the data changed since training
-    if split is None:
-        name, part = ("test", data.test) if data.test is not None else data.eval_split
-    else:
-        name, part = split, getattr(data, split)
-        if part is None:
-            raise VaekitError(f"--split {split}: this run's data has no {split} split")
+    name, part = data.pick_split(split)
     full = len(part)
     if limit is not None:
         if limit < 1:

@@ -58,6 +58,14 @@ def when(dotted: str, *values: Any) -> Applies:
                    lambda cfg, opts: f"{dotted} = {_show(get(cfg, dotted))}")
 
 
+def when_in(dotted: str, values: Callable[[], list[str]]) -> Applies:
+    """Applies when config key ``dotted`` has one of the names ``values()`` returns, asked when the
+    config is checked: registered entries with a trait (``vaekit.registry``), so that an entry
+    registered after this module was imported counts too."""
+    return Applies(lambda cfg, opts: get(cfg, dotted) in values(), lambda: f"when {dotted} = {' or '.join(values())}",
+                   lambda cfg, opts: f"{dotted} = {_show(get(cfg, dotted))}")
+
+
 def when_option(name: str, *values: Any) -> Applies:
     """For a model option: applies when option ``name`` has one of ``values``."""
     shown = " or ".join(_show(v) for v in values)
@@ -67,7 +75,7 @@ def when_option(name: str, *values: Any) -> Applies:
 
 def any_of(*conds: Applies) -> Applies:
     return Applies(lambda cfg, opts: any(c.test(cfg, opts) for c in conds),
-                   " or ".join(map(words, conds)),
+                   lambda: " or ".join(map(words, conds)),
                    lambda cfg, opts: ", ".join(dict.fromkeys(h for c in conds if (h := c.here(cfg, opts)))))
 
 
@@ -75,7 +83,8 @@ def all_of(*conds: Applies) -> Applies:
     def here(cfg: Any, opts: Any) -> str:
         return ", ".join(c.here(cfg, opts) for c in conds if not c.test(cfg, opts))
 
-    return Applies(lambda cfg, opts: all(c.test(cfg, opts) for c in conds), " and ".join(map(words, conds)), here)
+    return Applies(lambda cfg, opts: all(c.test(cfg, opts) for c in conds), lambda: " and ".join(map(words, conds)),
+                   here)
 
 
 def model_reads(name: str) -> Applies:
@@ -86,9 +95,9 @@ def model_reads(name: str) -> Applies:
         return cls is None or name in cls.reads
 
     def where() -> str:  # computed when the message is written: models register on import
-        from .models import MODELS
+        from .registry import MODELS
 
-        return "to the models " + ", ".join(sorted(n for n, c in MODELS.items() if name in c.reads))
+        return "to the models " + ", ".join(sorted(MODELS.names(lambda c: name in c.reads)))
 
     def here(cfg: Any, opts: Any) -> str:
         cls = _family(cfg)
@@ -116,9 +125,9 @@ def applies_of(f: dataclasses.Field) -> Applies | None:
 
 
 def _family(cfg: Any) -> Any:
-    from .models import MODELS
+    from .registry import MODELS
 
-    return MODELS.get(cfg.model.name)
+    return MODELS.get(cfg.model.name) if cfg.model.name in MODELS.names() else None
 
 
 def _refuse(name: str, value: Any, a: Applies, cfg: Any, opts: Any) -> None:
@@ -153,4 +162,4 @@ def check(cfg: Any) -> None:
                 _refuse(f"model.options.{f.name}", value, a, cfg, opts)
 
 
-__all__ = ["EVERYWHERE", "Applies", "all_of", "any_of", "check", "key", "model_reads", "when", "when_option"]
+__all__ = ["EVERYWHERE", "Applies", "all_of", "any_of", "check", "key", "model_reads", "when", "when_in", "when_option"]

@@ -145,12 +145,11 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
     shape = meta.get("shape")
     if not (isinstance(shape, list) and shape and all(isinstance(s, int) and 0 < s < 1 << 20 for s in shape)):
         raise CheckpointError(f"{source}: the header's data shape {shape!r} is invalid")
-    model = build(cfg.model, tuple(shape))
+    model = build(cfg, tuple(shape))  # model.config: the full run config, for library users
     if source.name == LAST.name:
         tensors = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     checkpoint.load_weights(model, tensors, source)
     model.to(device).eval()
-    model.config = cfg  # type: ignore[attr-defined]  (the full run config, for library users)
     return Run(dir=path, config=cfg, model=model, metrics=read_metrics(path))
 
 

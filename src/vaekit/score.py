@@ -26,7 +26,7 @@ import torch
 
 from .data.tabular import load_table
 from .errors import VaekitError
-from .mixed import MixedLikelihood
+from .likelihoods import MixedLikelihood
 from .run import load_run
 
 

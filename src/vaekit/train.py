@@ -20,12 +20,12 @@ from typing import Any, Callable, Iterator
 import torch
 
 from . import checkpoint, distributed
-from .config import Config, validate
-from .data import Data, Loader, open_data
+from .config import Config, TrainConfig, validate
+from .data import Data, Loader, open_data, resolve_for_data
 from .errors import ConfigError, TrainingDiverged, TrainingInterrupted
 from .evaluate import elbo, objective_label
 from .memory import keep_freed_memory
-from .models import build
+from .models import Model, build
 from .optim import make_optimizer, make_scheduler, select_device
 from .run import (CONFIG, LAST, METRICS, MODEL, Run, check_resume_config, check_run_dir, clear_run_dir, default_run_dir,
                   finished_message, model_meta, read_metrics, resume_hint, run_writes, snapshot_path)
@@ -36,48 +36,22 @@ from .runlog import Progress, Running, format_row, tensorboard_writer, truncate_
 class Trainer:
     """Owns one run: data, model, optimiser, schedule, run folder."""
 
-    def __init__(
-        self,
-        cfg: Config,
-        run_dir: Path,
-        *,
-        data: Data | None = None,
-        resume: bool = False,
-        log: Callable[[str], None] | None = None,
-        is_main: bool = True,
-    ) -> None:
+    def __init__(self, cfg: Config, run_dir: Path, *, data: Data | None = None, resume: bool = False,
+                 log: Callable[[str], None] | None = None, is_main: bool = True) -> None:
+        """Set up a run in the order data flows: where it runs, the data, the config the data
+        resolve, the model, its optimiser, the loader, then (``resume``) the saved state."""
         validate(cfg)  # the guard too: a config built or edited in Python must not skip it
-        self.cfg, self.dir, self.is_main = cfg, run_dir, is_main
+        self.dir, self.is_main = run_dir, is_main
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
-        t = cfg.train
-        if t.threads:
-            torch.set_num_threads(t.threads)
-        self.device = distributed.device_for(select_device(t.device))
-        distributed.check_flags(t, self.device)
-        self.world = distributed.env().world if distributed.active() else 1
-        if t.batch_size % self.world:
-            raise ConfigError(
-                f"train.batch_size={t.batch_size} is the global batch and must divide evenly over the "
-                f"{self.world} processes; use a multiple of {self.world}"
-            )
-        torch.manual_seed(t.seed)
+        self.device, self.world = self._placement(cfg.train)
+        torch.manual_seed(cfg.train.seed)
         self.data = data if data is not None else open_data(cfg.data)
-        if cfg.model.columns and cfg.model.columns != self.data.columns:
-            raise ConfigError("model.columns: is written by training from the table's layout and differs from "
-                              f"{cfg.data.path}'s; remove it (or the table changed since this run started)")
-        if self.data.columns is not None:  # a table: its layout goes into config.json (vaekit.score)
-            # A copy: the caller's config stays as given (it may train on another table next).
-            model = dataclasses.replace(cfg.model, columns=self.data.columns, likelihood="mixed")
-            self.cfg = cfg = dataclasses.replace(cfg, model=model)
-        if t.batch_size > len(self.data.train):
-            raise ConfigError(
-                f"train.batch_size={t.batch_size} is larger than the {len(self.data.train)} training "
-                "examples; use a smaller --batch-size"
-            )
-        self.model = build(cfg.model, self.data.shape).to(self.device)
-        self.model.check_data(self.data)  # e.g. a conditional model refuses unlabelled data
-        self.opt = make_optimizer(self.model, t)
-        self.scheduler = make_scheduler(self.opt, t)
+        # What the data imply (a table's layout and likelihood), settled before the model exists.
+        self.cfg = resolve_for_data(cfg, self.data)
+        self._check_batch_size()
+        self.model = self._build_model()
+        self.opt = make_optimizer(self.model, self.cfg.train)
+        self.scheduler = make_scheduler(self.opt, self.cfg.train)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.epoch = 0  # epochs completed
         self.batch = 0  # batches done in the current epoch
@@ -87,40 +61,62 @@ class Trainer:
         self.bad_in_row = 0
         self.stop_signal: int | None = None
         self.running = Running()
-        self.progress = Progress(False, t.epochs, 1, self.log)  # fit() makes the one a person sees
-        if self.device.type == "cuda":  # the whole dataset on the GPU: batches by index, no copies
-            self.data.train = self.data.train.to(self.device)
-        from .data.stream import make_loader  # rows on disk stream, rows in memory index
-
-        self.loader: Loader = make_loader(
-            self.data.train,
-            t.batch_size,
-            shuffle=True,
-            binarize=self.data.binarize,
-            threshold=self.data.threshold,
-            seed=t.seed,
-            rank=distributed.env().rank if self.world > 1 else 0,
-            world=self.world,
-        )
-        self.loader.batch_size = t.batch_size // self.world  # train.batch_size is the global batch
+        self.progress = Progress(False, self.cfg.train.epochs, 1, self.log)  # fit() makes the one a person sees
+        self.loader = self._make_loader()
         if resume:
-            from .config import load_json
-
-            check_resume_config(load_json(run_dir / CONFIG), cfg)
-            for folder in (run_dir, run_dir / LAST.parent):
-                checkpoint.remove_stale_temporaries(folder)
-            meta = checkpoint.load_training_state(run_dir / LAST, self.model, self.opt, self.scheduler)
-            self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
-            self.batch, self.skipped = int(meta.get("batch", 0)), int(meta.get("skipped", 0))
-            ranks = meta.get("running_ranks")  # per-rank sums of a mid-epoch DDP checkpoint
-            if ranks and len(ranks) == self.world:
-                self.running.load(ranks[distributed.env().rank], self.device)
-            elif self.is_main:  # the merged sums: one rank carries them on
-                self.running.load(meta.get("running"), self.device)
-            self.saved_step = self.step
-        self.net = distributed.wrap(self.model, self.device, t)  # DDP (after resume: rank 0's weights win)
+            self._resume()
+        self.net = distributed.wrap(self.model, self.device, self.cfg.train)  # DDP (after resume: rank 0's weights win)
         for line in self.data.log if is_main else []:  # what was loaded and how, once every check passed
             self.log(line)
+
+    def _placement(self, t: TrainConfig) -> tuple[torch.device, int]:
+        """The device this process trains on and the number of processes; threads as configured."""
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        device = distributed.device_for(select_device(t.device))
+        distributed.check_flags(t, device)
+        world = distributed.env().world if distributed.active() else 1
+        if t.batch_size % world:
+            raise ConfigError(f"train.batch_size={t.batch_size} is the global batch and must divide evenly over the "
+                              f"{world} processes; use a multiple of {world}")
+        return device, world
+
+    def _check_batch_size(self) -> None:
+        if (b := self.cfg.train.batch_size) > (n := len(self.data.train)):
+            raise ConfigError(f"train.batch_size={b} is larger than the {n} training examples; use a smaller --batch-size")
+
+    def _build_model(self) -> Model:
+        """The registered model of the resolved config, on the device, checked against the data."""
+        model = build(self.cfg, self.data.shape).to(self.device)
+        model.check_data(self.data)  # e.g. a conditional model refuses unlabelled data
+        return model
+
+    def _make_loader(self) -> Loader:
+        """Batches of this process's shard: train.batch_size is the global batch, split over the processes."""
+        from .data.stream import make_loader  # rows on disk stream, rows in memory index
+
+        if self.device.type == "cuda":  # the whole dataset on the GPU: batches by index, no copies
+            self.data.train = self.data.train.to(self.device)
+        t, rank = self.cfg.train, distributed.env().rank if self.world > 1 else 0
+        return make_loader(self.data.train, t.batch_size // self.world, shuffle=True, binarize=self.data.binarize,
+                           threshold=self.data.threshold, seed=t.seed, rank=rank, world=self.world)
+
+    def _resume(self) -> None:
+        """Continue from the run's last checkpoint: weights, optimiser, schedule, position, running sums."""
+        from .config import load_json
+
+        check_resume_config(load_json(self.dir / CONFIG), self.cfg)
+        for folder in (self.dir, self.dir / LAST.parent):
+            checkpoint.remove_stale_temporaries(folder)
+        meta = checkpoint.load_training_state(self.dir / LAST, self.model, self.opt, self.scheduler)
+        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
+        self.batch, self.skipped = int(meta.get("batch", 0)), int(meta.get("skipped", 0))
+        ranks = meta.get("running_ranks")  # per-rank sums of a mid-epoch DDP checkpoint
+        if ranks and len(ranks) == self.world:
+            self.running.load(ranks[distributed.env().rank], self.device)
+        elif self.is_main:  # the merged sums: one rank carries them on
+            self.running.load(meta.get("running"), self.device)
+        self.saved_step = self.step
 
     # ---- one epoch ----------------------------------------------------------------------------
 
@@ -256,7 +252,7 @@ class Trainer:
             last = self.epoch == t.epochs
             if ((t.eval_every and self.epoch % t.eval_every == 0) or last) and self.is_main:  # rank 0 evaluates
                 # The model's own sample count (IWAE: its k), so train_ and val_ terms are one objective.
-                samples = getattr(self.model, "default_samples", 1)
+                samples = self.model.default_samples
                 ev = elbo(self.model, eval_split, samples=samples, batch_size=t.eval_batch_size, seed=t.seed)
                 # With no held-out split the evaluation runs on the training data: "trainset_*", so
                 # it never overwrites the epoch's running train_* means (what Keras-style logs report).

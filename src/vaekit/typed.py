@@ -2,6 +2,9 @@
 
 Unknown keys name the nearest valid one; values are checked against the annotations (``Literal``
 choices, unions, lists, finite numbers) and converted only where lossless (int -> float).
+``Annotated[T, check, ...]`` checks a value of type T further with each ``check(value, where)``,
+which raises a :class:`ConfigError`: a name looked up in a registry (``REGISTRY.check``,
+:mod:`vaekit.registry`), whose entries are not known when the dataclass is written.
 """
 
 from __future__ import annotations
@@ -10,11 +13,9 @@ import dataclasses
 import difflib
 import math
 import types
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError
-
-
 
 
 def suggest(key: str, valid: list[str]) -> str:
@@ -25,7 +26,7 @@ def suggest(key: str, valid: list[str]) -> str:
 def build_dataclass(cls: type, raw: Any, where: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a table of keys, got {type(raw).__name__}")
-    hints = get_type_hints(cls)
+    hints = get_type_hints(cls, include_extras=True)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in raw.items():
@@ -40,6 +41,12 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         return build_dataclass(tp, value, where)
     origin = get_origin(tp)
+    if origin is Annotated:
+        base, *checks = get_args(tp)
+        value = coerce(value, base, where)
+        for check in checks:
+            check(value, where)
+        return value
     if origin in (Union, types.UnionType):
         args = get_args(tp)
         if value is None and type(None) in args:

@@ -35,6 +35,23 @@ def test_open_mnist_scales_and_splits():
     assert len(everything.train) == 70000 and everything.test is None
 
 
+def test_pick_split_defaults_to_test_then_val_then_train_and_names_a_missing_one():
+    from vaekit.data import Data
+    from vaekit.errors import VaekitError
+
+    def part(n):
+        return Split(torch.zeros(n, 2))
+
+    train, val, test = part(5), part(3), part(2)
+    full = Data(train, val, test, (2,), "t")
+    assert full.pick_split() == ("test", test) and full.eval_split == ("val", val)  # commands vs epochs
+    assert Data(train, val, None, (2,), "t").pick_split() == ("val", val)
+    assert Data(train, None, None, (2,), "t").pick_split() == ("train", train)
+    assert [full.pick_split(n)[1] is s for n, s in (("train", train), ("val", val), ("test", test))] == [True] * 3
+    with pytest.raises(VaekitError, match="--split val: this run's data has no val split"):
+        Data(train, None, test, (2,), "t").pick_split("val")
+
+
 def test_binarization_modes():
     cont = open_data(DataConfig(limit=300))
     thr = open_data(DataConfig(limit=300, binarize="threshold"))

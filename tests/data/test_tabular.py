@@ -12,7 +12,7 @@ import torch
 from vaekit.config import DataConfig, ModelConfig
 from vaekit.data import open_data
 from vaekit.errors import DataError
-from vaekit.mixed import MixedLikelihood
+from vaekit.likelihoods import MixedLikelihood
 
 
 def write(path: Path, text: str) -> str:
@@ -78,7 +78,7 @@ def test_mixed_log_prob_is_gaussian_plus_categorical():
 def test_mixed_needs_a_table():
     with pytest.raises(Exception, match="needs a table"):
         MixedLikelihood([])
-    from vaekit.distributions import build_likelihood
+    from vaekit.likelihoods import build_likelihood
 
     with pytest.raises(Exception, match="models table rows"):
         build_likelihood("mixed", 3, ModelConfig(likelihood="mixed"))

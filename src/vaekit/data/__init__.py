@@ -15,10 +15,12 @@ import torch
 
 from ..config import DataConfig
 from ..errors import DataError
-from . import arrays, folder, mnist, sources, tabular  # noqa: F401  (registers the sources)
+# Registers the built-in sources, in the order messages list them.
+from . import mnist, digits, folder, arrays, tabular  # noqa: F401, I001
 from .core import Data, Loader, Split, TensorLoader, binarize, epoch_generator, pixel_scale, to_unit_float
 from .images import adapt_images
-from .sources import RawData, get_source, register_source
+from .resolve import resolve_for_data
+from .sources import SOURCES, RawData, Source, get_source, register_source
 
 
 def _tensor_split(x: np.ndarray, y: np.ndarray | None, where: str, scale: float | None) -> Split:
@@ -40,7 +42,8 @@ def open_data(cfg: DataConfig) -> Data:
 
     if stream.wants_stream(cfg):  # memory-mapped .npy / .npy shards, larger than memory
         return stream.open_stream(cfg)
-    raw: RawData = get_source(cfg.source)(cfg)
+    source = get_source(cfg.source)
+    raw: RawData = source(cfg)
     where = cfg.path or cfg.source
     if raw.columns is None:
         scale, stored = pixel_scale([raw.x_train, raw.x_test], where)
@@ -85,7 +88,7 @@ def open_data(cfg: DataConfig) -> Data:
         test, val = fixed(test, 0), fixed(val, 1)
         if cfg.binarize != "dynamic":
             train = fixed(train, 2)  # type: ignore[assignment]
-    name = cfg.source if cfg.source in ("mnist", "digits") else f"{cfg.source}:{cfg.path}"
+    name = f"{cfg.source}:{cfg.path}" if source.path else cfg.source
     counts = [f"{len(train)} train" + (f" (first {len(train) + (len(val) if val else 0)} of {n_train}, data.limit)"
                                        if cfg.limit is not None and cfg.limit < n_train else "")]
     if val is not None:
@@ -122,8 +125,11 @@ __all__ = [
     "Data",
     "Loader",
     "RawData",
+    "SOURCES",
+    "Source",
     "Split",
     "TensorLoader",
     "open_data",
     "register_source",
+    "resolve_for_data",
 ]

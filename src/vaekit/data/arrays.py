@@ -147,7 +147,7 @@ def load_arrays(path: str | Path) -> RawData:
     return RawData(x, y, x_test, y_test, classes)
 
 
-@register_source("arrays")
+@register_source("arrays", path=True, test_split=True)
 def arrays_source(cfg: DataConfig) -> RawData:
     """Registered as ``data.source = "arrays"``: reads the ``.npy``/``.npz`` at ``cfg.path``."""
     if not cfg.path:

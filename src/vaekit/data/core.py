@@ -63,6 +63,19 @@ class Data:
             return "test", self.test
         return "train", self.train
 
+    def pick_split(self, name: str | None = None) -> tuple[str, Split]:
+        """The split a command reads (``--split``; evaluate, embed, reconstruct, plots, compare):
+        ``name`` ("test", "val" or "train"), by default test, else validation, else training data.
+        A named split the data lack is a one-line :class:`~vaekit.errors.VaekitError`."""
+        if name is None:
+            return ("test", self.test) if self.test is not None else self.eval_split
+        split = {"train": self.train, "val": self.val, "test": self.test}.get(name)
+        if split is None:
+            from ..errors import VaekitError
+
+            raise VaekitError(f"--split {name}: this run's data has no {name} split")
+        return name, split
+
 
 class Loader(Protocol):
     """What the trainer iterates over: batches ``(x, y)`` with ``x`` on the target device."""

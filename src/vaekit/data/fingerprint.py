@@ -99,7 +99,9 @@ def fingerprint(cfg: "DataConfig") -> dict[str, Any]:
         images = load_digits().images  # (1797, 8, 8), read in ~20 ms
         return {"source": "digits", "files": 1, "bytes": int(images.nbytes),
                 "sha256": hashlib.sha256(images.tobytes()).hexdigest(), "hashed": "all bytes"}
-    root = Path(cfg.path or "").expanduser()
+    if not cfg.path:  # a registered source that reads no file: nothing vaekit can hash
+        return {"source": cfg.source, "hashed": "nothing (a source that reads no data.path)"}
+    root = Path(cfg.path).expanduser()
     if not root.exists():
         raise DataError(f"{root} does not exist")
     files = data_files(cfg)

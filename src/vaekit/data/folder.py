@@ -271,7 +271,7 @@ def load_folder(root: str | Path, image_size: list[int] | None = None,
                    skipped=[(str(p), why) for p, why in bad])
 
 
-@register_source("folder")
+@register_source("folder", path=True)
 def folder_source(cfg: DataConfig) -> RawData:
     """Registered as ``data.source = "folder"``: reads ``cfg.path`` (no test split)."""
     if not cfg.path:

@@ -2,9 +2,10 @@
 
 ``data.source = "folder"`` with ``data.stream = "on"`` (or ``"auto"`` when the decoded float32
 images would take more than half the available memory) lists the files once and decodes each
-image when a batch needs it, in ``data.workers`` processes. Files are random access, so the order
-is the same full seeded permutation as :class:`~vaekit.data.core.TensorLoader` (same batches,
-same DDP striding), and ``set_epoch(epoch, start_batch)`` resumes exactly.
+image when a batch needs it, in DataLoader worker processes: ``min(4, os.cpu_count())`` of them,
+or :class:`FolderLoader`'s ``workers`` argument (no config key sets it). Files are random access,
+so the order is the same full seeded permutation as :class:`~vaekit.data.core.TensorLoader` (same
+batches, same DDP striding), and ``set_epoch(epoch, start_batch)`` resumes exactly.
 """
 
 from __future__ import annotations

@@ -10,9 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DataError
+from ..registry import SOURCES
 
-BUILTIN = ("mnist", "digits")  # sources that read no path
-PATH_SOURCES = ("folder", "arrays", "csv")
+
+def _builtin() -> list[str]:
+    """Registered sources that read no path (mnist, digits, ...): ``--data NAME`` names one."""
+    return SOURCES.names(lambda s: not s.path)
+
+
+def _path_sources() -> list[str]:
+    """Registered sources that read ``data.path`` (folder, arrays, csv, ...)."""
+    return SOURCES.names(lambda s: s.path)
+
+
+INFERRED = ("folder", "arrays", "csv")  # the sources source_of tells apart by a path alone
 
 
 def source_of(path: str | Path) -> str:
@@ -44,24 +55,26 @@ def source_of(path: str | Path) -> str:
 def resolve_data_flags(data: str | None, data_path: str | None) -> dict[str, str]:
     """The ``data`` config section that ``--data`` and ``--data-path`` ask for.
 
-    ``--data mnist|digits`` keeps working; ``--data PATH`` (or ``--data-path PATH`` alone) infers the
-    source from the path; ``--data folder --data-path imgs/`` names both, and they must agree.
+    ``--data NAME`` names a registered source (mnist, digits, ...); ``--data PATH`` (or ``--data-path
+    PATH`` alone) infers the source from the path; ``--data folder --data-path imgs/`` names both, and
+    they must agree. A registered path source that :func:`source_of` does not infer is taken as named.
     """
     out: dict[str, str] = {}
-    if data is not None and data not in BUILTIN + PATH_SOURCES:
+    builtin, path_sources = _builtin(), _path_sources()
+    if data is not None and data not in builtin + path_sources:
         if data_path is not None:
             raise DataError(f"--data {data} is a path and --data-path {data_path} another; give one of them")
         data, data_path = None, data
     if data_path is not None:
-        inferred = source_of(data_path)
-        if data in BUILTIN:
+        inferred = data if data in path_sources and data not in INFERRED else source_of(data_path)
+        if data in builtin:
             raise DataError(f"--data {data} reads no file, but --data-path {data_path} was given; drop one "
                             f"(--data {data_path} alone reads the path)")
         if data is not None and data != inferred:
             raise DataError(f"--data {data} cannot read {data_path}: it is {inferred} data (--data {inferred})")
         out.update(source=inferred, path=str(data_path))
     elif data is not None:
-        if data in PATH_SOURCES:
+        if data in path_sources:
             raise DataError(f"--data {data} needs a path: --data-path PATH, or --data PATH alone")
         out["source"] = data
     return out

@@ -58,7 +58,7 @@ def _embedded() -> RawData:
     return load_npz(embedded_path())
 
 
-@register_source("mnist")
+@register_source("mnist", test_split=True)
 def load_mnist(cfg) -> RawData:  # noqa: ANN001 - DataConfig, imported lazily to avoid a cycle
     if cfg.download:
         from .download import download_mnist

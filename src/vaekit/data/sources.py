@@ -1,17 +1,23 @@
-"""The data-source registry: a name maps to a function ``DataConfig -> RawData``.
+"""The data-source registry: ``data.source`` names a loader ``DataConfig -> RawData`` and its traits.
 
 Sources return raw NumPy arrays; :func:`vaekit.data.open_data` turns them into tensors, splits,
-subsets and binarizes them the same way for every source.
+subsets and binarizes them the same way for every source. A new source is a function registered
+with :func:`register_source`, declaring what the config guard needs to know about it (``kind``,
+``path``, ``test_split``) and, for tables, the likelihood its rows imply; :mod:`vaekit.config`
+needs no edit (the registry pattern of :mod:`vaekit.registry`, shared with models and likelihoods).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..registry import SOURCES
+
+if TYPE_CHECKING:
+    from ..config import DataConfig
 
 
 @dataclass
@@ -29,31 +35,47 @@ class RawData:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of files left out
 
 
-SOURCES: dict[str, Callable[..., RawData]] = {}
+@dataclass(frozen=True)
+class Source:
+    """A registered data source: its loader and its declared traits.
+
+    ``kind``: "images" (pixels in [0, 1]; the image keys binarize, image_size, grayscale apply) or
+    "table" (standardised rows with a column layout); ``path``: reads ``data.path``;
+    ``test_split``: can deliver a test split (``data.split``, ``data.test_limit`` apply);
+    ``likelihood``: for a table, the likelihood its rows are modelled with unless the config
+    names another table likelihood (:func:`vaekit.data.resolve_for_data`).
+    """
+
+    name: str
+    load: Callable[[DataConfig], RawData]
+    kind: Literal["images", "table"] = "images"
+    path: bool = False
+    test_split: bool = False
+    likelihood: str | None = None
+
+    def __call__(self, cfg: DataConfig) -> RawData:
+        return self.load(cfg)
 
 
-def register_source(name: str) -> Callable[[Callable[..., RawData]], Callable[..., RawData]]:
-    def deco(fn: Callable[..., RawData]) -> Callable[..., RawData]:
-        SOURCES[name] = fn
+Loader = Callable[["DataConfig"], RawData]
+
+
+def register_source(name: str, *, kind: Literal["images", "table"] = "images", path: bool = False,
+                    test_split: bool = False, likelihood: str | None = None) -> Callable[[Loader], Loader]:
+    """Decorator: make the loader available as ``data.source = name``, with its traits (see :class:`Source`)."""
+    if (kind == "table") != (likelihood is not None):
+        raise ValueError(f"source '{name}': a table source names the likelihood of its rows, an image source none")
+
+    def deco(fn: Loader) -> Loader:
+        SOURCES.register(name)(Source(name, fn, kind, path, test_split, likelihood))
         return fn
 
     return deco
 
 
-def get_source(name: str) -> Callable[..., RawData]:
-    if name not in SOURCES:
-        raise ConfigError(f"data.source: unknown source '{name}' (known: {', '.join(sorted(SOURCES))})")
-    return SOURCES[name]
+def get_source(name: str) -> Source:
+    """The source registered as ``name``; a :class:`~vaekit.errors.ConfigError` naming the nearest if none is."""
+    return SOURCES.lookup(name)
 
 
-@register_source("digits")
-def load_digits(cfg) -> RawData:  # noqa: ANN001
-    """scikit-learn's 8x8 digits (1,797 images, 0..16 grey levels), split 1,497 / 300 by seed."""
-    from sklearn.datasets import load_digits as sk_digits
-
-    bunch = sk_digits()
-    x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8) in [0, 1]
-    y = bunch.target.astype(np.int64)
-    perm = np.random.default_rng(cfg.seed).permutation(len(x))
-    test, train = perm[:300], perm[300:]
-    return RawData(x[train], y[train], x[test], y[test], [str(i) for i in range(10)])
+__all__ = ["SOURCES", "RawData", "Source", "get_source", "register_source"]

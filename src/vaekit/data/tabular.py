@@ -183,7 +183,7 @@ def load_table(path: str | Path, columns: list[dict[str, Any]]) -> np.ndarray:
     return encode(header, rows, columns, str(path))
 
 
-@register_source("csv")
+@register_source("csv", kind="table", path=True, likelihood="mixed")
 def csv_source(cfg: DataConfig) -> RawData:
     """Registered as ``data.source = "csv"``: the table at ``cfg.path``, all rows for training."""
     if not cfg.path:

@@ -14,7 +14,7 @@ from typing import Iterator
 import torch
 from torch import Tensor, nn
 
-from ..distributions import Gaussian, LearnedGaussian, Likelihood
+from ..likelihoods import Gaussian, LearnedGaussian, Likelihood
 from ..errors import VaekitError
 
 

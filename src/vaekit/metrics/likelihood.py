@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import Split
-from ..distributions import Bernoulli, Gaussian, LearnedGaussian, Likelihood
+from ..likelihoods import Bernoulli, Gaussian, LearnedGaussian, Likelihood
 from ..errors import VaekitError
 
 

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from ..config import ModelConfig
-from ..distributions import build_likelihood
+from ..likelihoods import build_likelihood
 from ..nn import build_decoder, build_encoder
 from .base import Model, Terms, register
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 import torch
 from torch import Tensor, nn
 
-from ..config import ModelConfig
-from ..typed import build_dataclass
-from ..distributions import Likelihood
+from ..config import Config, ModelConfig
 from ..errors import ConfigError
+from ..likelihoods import Likelihood
+from ..registry import MODELS
+from ..typed import build_dataclass
 
 
 @dataclass
@@ -64,6 +64,9 @@ class Model(nn.Module):
     hints: dict[str, str] = {}
     likelihood: Likelihood
     decoder: nn.Module
+    # The whole run config (data, model, train) the model was built for, when built from one
+    # (training, vaekit.load): what a library user reads to find the run's data and settings.
+    config: Config | None = None
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
         super().__init__()
@@ -112,6 +115,12 @@ class Model(nn.Module):
         """``n`` generated examples (n, *S)."""
         raise NotImplementedError
 
+    @property
+    def default_samples(self) -> int:
+        """z samples per example of the objective the trainer reports (the VAE: ``model.samples``;
+        IWAE: its k); 1 for families that do not say."""
+        return 1
+
     def latent_prior(self) -> dict[str, Tensor] | None:
         """The distribution ``sample`` draws the decoder's input from, when it is one Gaussian:
         ``{"mean": (D,), "scale_tril": (D, D)}`` (z = mean + scale_tril @ eps), for code outside
@@ -127,20 +136,12 @@ class Model(nn.Module):
 
 
 M = TypeVar("M", bound=type[Model])
-MODELS: dict[str, type[Model]] = {}
 
 
 def register(name: str) -> Callable[[M], M]:
-    """Class decorator: make a model family available by ``name`` to configs, the CLI and ``load``."""
-
-    def deco(cls: M) -> M:
-        if name in MODELS:
-            raise ValueError(f"model '{name}' is registered twice")
-        cls.name = name
-        MODELS[name] = cls
-        return cls
-
-    return deco
+    """Class decorator: make a model family available by ``name`` to configs, the CLI and ``load``
+    (the :data:`vaekit.registry.MODELS` registry, the pattern of likelihoods and data sources too)."""
+    return MODELS.register(name)
 
 
 def glorot_(model: nn.Module) -> None:
@@ -152,25 +153,19 @@ def glorot_(model: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
-def build(cfg: ModelConfig, shape: tuple[int, ...]) -> Model:
-    """Instantiate the registered model ``cfg.name`` for data of ``shape``."""
-    if cfg.name not in MODELS:
-        import difflib
-
-        close = difflib.get_close_matches(cfg.name, list(MODELS), n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(MODELS))}"
-        raise ConfigError(f"model.name: unknown model '{cfg.name}' ({hint})")
+def build(cfg: ModelConfig | Config, shape: tuple[int, ...]) -> Model:
+    """Instantiate the registered model of ``cfg`` for data of ``shape``. ``cfg`` is the model config,
+    or the whole run config (training and :func:`vaekit.load` pass it), then kept as ``model.config``."""
+    run, m = (cfg, cfg.model) if isinstance(cfg, Config) else (None, cfg)
+    cls = MODELS.lookup(m.name)
     try:
-        model = MODELS[cfg.name](cfg, shape)
+        model = cls(m, shape)
     except ValueError as err:  # shape/architecture mismatches raised by the blocks
-        raise ConfigError(f"model '{cfg.name}': {err}") from None
-    if cfg.init == "glorot":
+        raise ConfigError(f"model '{m.name}': {err}") from None
+    if m.init == "glorot":
         glorot_(model)
+    model.config = run
     return model
-
-
-def option_fields(name: str) -> list[str]:
-    return [f.name for f in dataclasses.fields(MODELS[name].Options)]
 
 
 __all__ = ["MODELS", "Model", "NoOptions", "Terms", "build", "register"]

@@ -25,7 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from ..config import ModelConfig
-from ..distributions import LOG_2PI, DiagonalGaussian, build_likelihood
+from ..distributions import LOG_2PI, DiagonalGaussian
+from ..likelihoods import build_likelihood
 from ..nn import activation, build_decoder, build_encoder
 from .base import Model, Terms, register
 

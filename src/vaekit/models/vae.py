@@ -11,7 +11,8 @@ import torch
 from torch import Tensor
 
 from ..config import ModelConfig
-from ..distributions import DiagonalGaussian, Prior, StandardNormal, build_likelihood
+from ..distributions import DiagonalGaussian, Prior, StandardNormal
+from ..likelihoods import build_likelihood
 from ..nn import build_decoder, build_encoder
 from .base import Model, Terms, register
 

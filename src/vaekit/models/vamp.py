@@ -94,5 +94,5 @@ class VampVAE(WarmupVAE):
         """The VampPrior over K pseudo-inputs of the data's shape, read through this VAE's encoder."""
         if self.options.pseudo_inputs < 1:
             raise ConfigError(f"model.options.pseudo_inputs: vamp needs at least 1 (got {self.options.pseudo_inputs})")
-        # Every source but a table is scaled to [0, 1]; a table's numerics are standardised.
-        return VampPrior(self.options.pseudo_inputs, self.shape, self.posterior, unit=not self.cfg.columns)
+        # Pixels lie in [0, 1]; the rows a table likelihood models are standardised (unbounded).
+        return VampPrior(self.options.pseudo_inputs, self.shape, self.posterior, unit=not self.likelihood.table)

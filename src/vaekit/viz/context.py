@@ -42,7 +42,7 @@ class PlotContext:
     @property
     def split(self) -> tuple[str, Split]:
         """The test split when there is one, else validation, else training data."""
-        return ("test", self.data.test) if self.data.test is not None else self.data.eval_split
+        return self.data.pick_split()
 
     def codes(self, limit: int) -> Tensor:
         """Codes of the first ``limit`` examples of :attr:`split` (cached)."""

@@ -15,19 +15,26 @@ Indicator positions are inputs only: their decoder outputs are ignored.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .distributions import LOG_2PI, Likelihood
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..registry import LIKELIHOODS
+from .base import LOG_2PI, Likelihood
+
+if TYPE_CHECKING:
+    from ..config import ModelConfig
 
 
-
+@LIKELIHOODS.register("mixed")
 class MixedLikelihood(Likelihood):
     """p(x|z) for one encoded table row (D,); see the module docstring."""
+
+    reads = frozenset({"min_sigma", "columns"})
+    table = True
 
     def __init__(self, columns: list[dict[str, Any]], min_sigma: float = 0.01) -> None:
         super().__init__(event_dims=1)
@@ -46,6 +53,14 @@ class MixedLikelihood(Likelihood):
         self.register_buffer("num", torch.tensor(num, dtype=torch.long), persistent=False)  # (Dn,)
         self.register_buffer("mask", torch.tensor(mask, dtype=torch.long), persistent=False)  # (Dn,)
         self.raw_sigma = nn.Parameter(torch.full((len(num),), math.log(math.e - 1)))  # sigma = 1 + floor
+
+    @classmethod
+    def from_config(cls, event_dims: int, cfg: ModelConfig) -> "MixedLikelihood":
+        """The layout from ``model.columns``, which :func:`vaekit.data.resolve_for_data` fills in from
+        the table before the model is built."""
+        if event_dims != 1:
+            raise ConfigError("model.likelihood=mixed models table rows (N, D); this data has images")
+        return cls(list(cfg.columns), cfg.min_sigma)
 
     def sigma(self) -> Tensor:  # (Dn,)
         return self.min_sigma + F.softplus(self.raw_sigma)
@@ -123,8 +138,4 @@ class MixedLikelihood(Likelihood):
         return "density" if len(self.num) else "mass"
 
 
-def build(event_dims: int, cfg: Any) -> MixedLikelihood:
-    """The ``mixed`` entry of ``vaekit.distributions.LIKELIHOODS``: the layout from ``model.columns``."""
-    if event_dims != 1:
-        raise ConfigError("model.likelihood=mixed models table rows (N, D); this data has images")
-    return MixedLikelihood(list(cfg.columns), cfg.min_sigma)
+__all__ = ["MixedLikelihood"]
