@@ -28,11 +28,12 @@ TRAIN_FLAGS = ["--no-progress", "--set", f"train.threads={THREADS}", "--set", "t
 
 
 def git_commit() -> dict[str, Any]:
-    """The repository's HEAD and whether the library or the benchmarks differ from it."""
+    """The repository's HEAD and whether the library or these scripts differ from it."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
 
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "src", "benchmarks"))}
+    scripts = [str(HERE / f) for f in ("_reproduce.py", "model_family.py", "conditional_family.py")]
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "src", *scripts))}
 
 
 def provenance() -> dict[str, Any]:
