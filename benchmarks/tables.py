@@ -1,12 +1,18 @@
-"""The speed table of docs/results.md, generated from the committed results in ``benchmarks/results/``.
+"""The docs' generated tables, made from the committed results in ``benchmarks/results/``.
 
-    python benchmarks/tables.py            # print the table
-    python benchmarks/tables.py --write    # replace the table between the markers in docs/results.md
+    python benchmarks/tables.py            # print every table
+    python benchmarks/tables.py --write    # replace each table between its markers
 
-``tests/test_speed_tables.py`` fails when docs/results.md's table differs from what this script makes,
-so a speed claim in the docs cannot drift from the JSON it rests on. Two formats are read:
-the alternating method (``"method": "alternating"``: medians over rounds, the ratio
-of medians with its range over rounds) and the older one-run-per-method files (labelled so).
+The speed table (between ``<!-- speed-table:start ... -->`` and ``<!-- speed-table:end -->``) reads
+the timing JSONs. Two formats are read: the alternating method (``"method": "alternating"``:
+medians over rounds, the ratio of medians with its range over rounds) and the older
+one-run-per-method files (labelled so). The result tables sit between
+``<!-- table:NAME:start -->`` and ``<!-- table:NAME:end -->`` (NAME in :data:`BLOCKS`), in whichever
+Markdown file (README.md or docs/**/*.md) holds the markers; each is rendered from the JSON of its
+reproduction script (``benchmarks/model_family.py``, ``benchmarks/conditional_family.py``).
+
+``tests/test_speed_tables.py`` and ``tests/test_result_tables.py`` fail when a table in the docs
+differs from what this script makes, so a number cannot drift from the JSON it rests on.
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-README = HERE.parent / "docs" / "results.md"  # the page the table lives in
+REPO = HERE.parent
+README = REPO / "docs" / "results.md"  # where the speed table lives today (found by its markers)
 START, END = "<!-- speed-table:start (benchmarks/tables.py) -->", "<!-- speed-table:end -->"
 SOURCES = [  # (file, model, competitors shown, vaekit's method name, command that makes the file)
     ("mlp.json", "MLP 784-400-20 (60k)", ["reference", "pythae", "floor"], "vaekit",
@@ -109,22 +117,204 @@ def readme_table(text: str) -> str:
     return text.split(START, 1)[1].split(END, 1)[0].strip()
 
 
-def write(readme: Path = README) -> None:
-    text = readme.read_text()
-    head, rest = text.split(START, 1)
-    tail = rest.split(END, 1)[1]
-    readme.write_text(f"{head}{START}\n{render()}\n{END}{tail}")
+def write(readme: Path | None = None) -> Path:
+    """Replace the speed table in ``readme`` (default: the Markdown file that holds its markers)."""
+    path = readme or holder(START, END)
+    path.write_text(replace_block(path.read_text(), START, END, render()))
+    return path
+
+
+# ---- the result tables: model family, conditional family --------------------------------------
+
+
+def markers(name: str) -> tuple[str, str]:
+    """The start and end markers of the generated block ``name``."""
+    return f"<!-- table:{name}:start -->", f"<!-- table:{name}:end -->"
+
+
+def doc_files(root: Path = REPO) -> list[Path]:
+    """The Markdown files a generated table may live in: README.md and docs/**/*.md."""
+    files = [root / "README.md"] if (root / "README.md").is_file() else []
+    return files + sorted((root / "docs").rglob("*.md"))
+
+
+def holder(start: str, end: str, root: Path = REPO) -> Path:
+    """The one Markdown file under ``root`` holding ``start`` ... ``end``; an error when none or several do."""
+    found = [f for f in doc_files(root) if start in (text := f.read_text()) and end in text]
+    if len(found) != 1:
+        where = ", ".join(str(f.relative_to(root)) for f in found) or "no file"
+        raise ValueError(f"{start} ... {end} must be in exactly one of README.md, docs/**/*.md (found in {where})")
+    return found[0]
+
+
+def _indent(text: str, start: str) -> str:
+    """The whitespace before ``start`` on its line (a table inside a list item is indented)."""
+    line = text.split(start, 1)[0].rsplit("\n", 1)[-1]
+    return line if not line.strip() else ""
+
+
+def block_text(text: str, start: str, end: str) -> str:
+    """The block between the markers in ``text``, without the marker line's indentation, stripped."""
+    if start not in text or end not in text:
+        raise ValueError(f"the text lacks the markers {start} ... {end}")
+    pad = _indent(text, start)
+    inner = text.split(start, 1)[1].split(end, 1)[0]
+    return "\n".join(line[len(pad):] if line.startswith(pad) else line for line in inner.splitlines()).strip()
+
+
+def replace_block(text: str, start: str, end: str, body: str) -> str:
+    """``text`` with the block between the markers replaced by ``body``, indented as the start marker."""
+    pad = _indent(text, start)
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    lines = "\n".join(pad + line if line else "" for line in body.splitlines())
+    return f"{head}{start}\n{lines}\n{pad}{end}{tail}"
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def describe(cfg: dict[str, Any], base: dict[str, Any] | None = None) -> str:
+    """A run's model and options as config.json has them; the net (bold) when it differs from ``base``'s."""
+    parts = [f"`{cfg['model']}`"] + [f"{k} {_num(v)}" for k, v in cfg["options"].items()]
+    if cfg.get("beta", 1.0) != 1.0:
+        parts.append(f"β = {_num(cfg['beta'])}")
+    net = lambda c: (c["arch"], c["hidden"], c["latent_dim"], c["activation"])  # noqa: E731
+    if base is not None and net(cfg) != net(base):
+        parts.append(f"**{cfg['activation']} {'-'.join(str(h) for h in cfg['hidden'])}-{cfg['latent_dim']}**")
+    return ", ".join(parts)
+
+
+def _time(r: dict[str, Any]) -> str:
+    """Training wall time (the sum of the epochs, evaluation excluded) and the CPU time beside it:
+    on a shared core the wall time stretches with the load, the CPU time much less."""
+    return f"{r['train_seconds']:.0f} s (CPU {r['train_cpu_seconds']:.0f} s)"
+
+
+def render_family(d: dict[str, Any]) -> str:
+    """The VAE variants: IS NLL, -ELBO, KL, active units, budget, the published NLL."""
+    runs = [(n, r) for n, r in d["runs"].items() if r["has_density"]]
+    k = runs[0][1]["evaluation"]["k"] if runs else d["protocol"]["k"]
+    lines = [f"| run | model, options | test NLL (IS, k={k}) | test -ELBO | KL | active units | epochs | train time "
+             "| published NLL |", "|---|---|---|---|---|---|---|---|---|"]
+    base = runs[0][1]["config"] if runs else None
+    for name, r in runs:
+        e = r["evaluation"]
+        lines.append(f"| {name} | {describe(r['config'], base)} | {e['nll']:.2f} ± {e['nll_se']:.2f} | "
+                     f"{e['neg_elbo']:.2f} | {e['kl']:.2f} | {e['active_units']}/{e['latent_dim']} | {r['epochs']} | "
+                     f"{_time(r)} | {r.get('published', {}).get('nll', '—')} |")
+    return "\n".join(lines)
+
+
+def render_autoencoders(d: dict[str, Any]) -> str:
+    """The models without a density: reconstruction errors and the regulariser's test value."""
+    runs = [(n, r) for n, r in d["runs"].items() if not r["has_density"]]
+    lines = ["| run | model, options | test BCE / image (nats) | test squared error / image | penalty on test | epochs "
+             "| train time |", "|---|---|---|---|---|---|---|"]
+    base = runs[0][1]["config"] if runs else None
+    for name, r in runs:
+        e = r["evaluation"]
+        pen = ", ".join(f"{k} {v:.3f}" for k, v in e["penalty"].items()) or "—"
+        lines.append(f"| {name} | {describe(r['config'], base)} | {e['bce']:.2f} | {e['mse']:.2f} | {pen} | "
+                     f"{r['epochs']} | {_time(r)} |")
+    return "\n".join(lines)
+
+
+def _label(name: str, r: dict[str, Any]) -> str:
+    """Run name, model and options (config.json), then the train arguments (the epochs have a column)."""
+    args = [a for i, a in enumerate(r["args"]) if a != "--epochs" and (i == 0 or r["args"][i - 1] != "--epochs")]
+    return f"{name}: {describe(r['config'])} (`{' '.join(args)}`)"
+
+
+def render_conditional(d: dict[str, Any]) -> str:
+    """-ELBO, IS NLL, active units and budget of each run; a conditional model gets two rows: its
+    label-marginal bound of -log p(x) (comparable with the rest) and its bound given the label."""
+    lines = ["| model (preset) | latent | test −ELBO | test NLL (IS) | active units | epochs | training time |",
+             "|---|---|---|---|---|---|---|"]
+    for name, r in d["runs"].items():
+        e = r["evaluation"]
+        nll = f"{e['nll']:.2f} ± {e['nll_se']:.2f}"
+        units, budget = f"{e['active_units']}/{e['latent_dim']}", f"{r['epochs']} | {_time(r)}"
+        bound = f"{e['neg_elbo']:.2f}"
+        if abs(e["loss"] - e["neg_elbo"]) > 1e-6 * abs(e["neg_elbo"]):  # beta != 1 or an extra term
+            bound += f" (training loss {e['loss']:.2f})"
+        if r["conditional"]:
+            lines.append(f"| {_label(name, r)}, label-marginal −log p(x) | {e['latent_dim']} | "
+                         f"{e['marginal_neg_elbo']:.2f} | {nll} | {units} | {budget} |")
+            lines.append(f"| {name}, given the label: −log p(x\\|y) | {e['latent_dim']} | {bound} | — | {units} | "
+                         f"{r['epochs']} | (same run) |")
+        else:
+            lines.append(f"| {_label(name, r)} | {e['latent_dim']} | {bound} | {nll} | {units} | {budget} |")
+    return "\n".join(lines)
+
+
+def render_sensitivity(d: dict[str, Any]) -> str:
+    """Relative code shift (mean shift / mean spread of codes) per input-noise level and run."""
+    runs = [(n + (" (label inferred)" if r["conditional"] else ""), r) for n, r in d["runs"].items()]
+    lines = ["| input noise s | " + " | ".join(n for n, _ in runs) + " |", "|---" * (len(runs) + 1) + "|"]
+    for s in d["protocol"]["noises"]:
+        lines.append(f"| {s:g} | " + " | ".join(f"{r['sensitivity'][str(s)]['relative']:.3f}" for _, r in runs) + " |")
+    return "\n".join(lines)
+
+
+def render_gradvar(d: dict[str, Any]) -> str:
+    """Variance of one-draw encoder gradients of the ELBO, per estimator."""
+    g = d["extra"]["gradvar"]
+    lines = [f"On the trained `{g['run']}` run ({g['parameters']:,} encoder parameters, {g['batch']} test images, "
+             f"{g['draws']} draws; `{g['command']}`):", "",
+             "| estimator | mean per-parameter variance | ratio to reparameterised |", "|---|---|---|",
+             f"| reparameterised (z = μ + σε) | {g['reparam']['variance']:.3g} | 1 |",
+             f"| score function (REINFORCE) | {g['score']['variance']:.3g} | {g['ratio_score']:.0f} |",
+             f"| score function − baseline log p(x \\| z = μ) | {g['score-baseline']['variance']:.3g} | "
+             f"{g['ratio_score-baseline']:.0f} |"]
+    return "\n".join(lines)
+
+
+BLOCKS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {  # marker name: (results file, renderer)
+    "family-results": ("model-family.json", render_family),
+    "family-autoencoders": ("model-family.json", render_autoencoders),
+    "conditional-results": ("conditional-family.json", render_conditional),
+    "conditional-sensitivity": ("conditional-family.json", render_sensitivity),
+    "conditional-gradvar": ("conditional-family.json", render_gradvar),
+}
+SCRIPTS = {"model-family.json": "model_family.py", "conditional-family.json": "conditional_family.py"}
+
+
+def render_block(name: str, results: Path = RESULTS) -> str:
+    """The Markdown of block ``name`` from its JSON in ``results`` (a note with the command if missing)."""
+    file, fn = BLOCKS[name]
+    path = results / file
+    if not path.is_file():
+        return f"(not measured yet: `taskset -c 0 env OMP_NUM_THREADS=1 python benchmarks/{SCRIPTS[file]}`)"
+    return fn(json.loads(path.read_text()))
+
+
+def write_blocks(root: Path = REPO, results: Path = RESULTS) -> list[tuple[str, Path]]:
+    """Replace every result block in the Markdown file that holds it; (name, file) of each."""
+    done = []
+    for name in BLOCKS:
+        start, end = markers(name)
+        path = holder(start, end, root)
+        path.write_text(replace_block(path.read_text(), start, end, render_block(name, results)))
+        done.append((name, path))
+    return done
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true", help="replace the table in docs/results.md")
+    ap.add_argument("--write", action="store_true", help="replace every table between its markers")
     args = ap.parse_args()
     if args.write:
-        write()
-        print(f"wrote the speed table into {README}")
+        print(f"wrote the speed table into {write()}")
+        for name, path in write_blocks():
+            print(f"wrote table {name} into {path}")
     else:
         print(render())
+        for name in BLOCKS:
+            print(f"\n{name}:\n{render_block(name)}")
 
 
 if __name__ == "__main__":

@@ -217,5 +217,18 @@ def test_bad_run_folder(case, good_run, tmp_path, capsys):
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"} == before  # nothing changed
 
 
-def test_the_suite_has_at_least_fifty_cases():
-    assert len(CASES) + len(RUN_CASES) >= 50
+# ---- controls: the inputs above minus their one defect work, so each refusal is that defect's ---------
+
+
+def test_the_same_command_on_good_data_trains(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    good = np.random.default_rng(0).random((64, 8, 8)).astype(np.float32)  # the npy-* cases, in range
+    assert main([*npy(tmp_path, good), "--out", str(tmp_path / "run")]) == 0, capsys.readouterr().err
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_the_untouched_run_folder_evaluates(good_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(good_run, run)  # as the run-folder cases do (evaluate writes into the run)
+    assert main(["evaluate", str(run), "--k", "2", "--no-progress"]) == 0, capsys.readouterr().err
+    assert "negative ELBO" in capsys.readouterr().out

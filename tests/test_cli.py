@@ -108,7 +108,7 @@ def test_help_and_presets():
 
 
 def test_streamed_npy_and_csv_tables_train_from_the_cli(tmp_path):
-    """Issue 7's two data paths end to end: a memory-mapped .npy streamed with --stream, and a CSV
+    """Two data paths end to end: a memory-mapped .npy streamed with --stream, and a CSV
     table (mixed likelihood) trained then scored."""
     import numpy as np
 

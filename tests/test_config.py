@@ -109,5 +109,6 @@ def test_guard_accepts_keys_where_they_apply_and_saved_table_configs():
 
 def test_default_values_are_never_refused():
     # Writing a key at its default (as config.json does for every key) is not "setting" it.
-    Config.from_dict(json.loads(Config().to_json()))
-    Config.from_dict({"data": {"threshold": 0.5}, "model": {"name": "ae", "beta": 1.0, "samples": 1}})
+    assert Config.from_dict(json.loads(Config().to_json())) == Config()
+    cfg = Config.from_dict({"data": {"threshold": 0.5}, "model": {"name": "ae", "beta": 1.0, "samples": 1}})
+    assert cfg.model.name == "ae" and (cfg.data.threshold, cfg.model.beta, cfg.model.samples) == (0.5, 1.0, 1)

@@ -1,4 +1,4 @@
-"""A new user's first hour (issue 12): every path and option is used or refused, evaluations are
+"""A new user's first hour: every path and option is used or refused, evaluations are
 tied to the weights they measured, the CLI explains itself. Real subprocesses on tiny data."""
 
 import json

@@ -62,11 +62,15 @@ def test_beta_weights_the_kl_term():
     torch.testing.assert_close(t.loss, t.recon + 4.0 * t.kl)
 
 
-def test_encode_is_the_posterior_mean_and_deterministic():
+def test_encode_is_the_posterior_mean_of_each_image_alone():
     model = build(resolve("mlp-d64").model, (1, 28, 28)).eval()
     x = torch.rand(5, 1, 28, 28)
-    torch.testing.assert_close(model.encode(x), model.encode(x))
-    torch.testing.assert_close(model.encode(x), model.posterior(x).mu)
+    codes = model.encode(x)  # (5, 64)
+    torch.testing.assert_close(codes, model.posterior(x).mu)  # the mean, not a draw
+    # Row i is image i's code whatever else is in the batch (no mixing across the batch axis).
+    torch.testing.assert_close(codes[2:3], model.encode(x[2:3]))
+    torch.testing.assert_close(codes.flip(0), model.encode(x.flip(0)))
+    assert float((codes[0] - codes[1]).abs().max()) > 1e-3  # different images, different codes
 
 
 def test_registry_knows_vae_and_rejects_unknown():

@@ -1,4 +1,4 @@
-"""The guard's walk (issue 19): every key of DataConfig, ModelConfig and TrainConfig and every option
+"""The guard's walk: every key of DataConfig, ModelConfig and TrainConfig and every option
 of every registered model, set to a value other than the baseline's, either changes what a tiny run
 does or is refused with one line naming it. A key that is neither fails; so does a key without a
 probe below (a new key needs one).
@@ -20,7 +20,7 @@ where_they_do_not_apply``). Special cases, each observed honestly:
   the first 3 training steps (the default 5 survives them, 1 stops the run).
 - train.progress: tqdm draws only on a terminal; the context gives the run a stderr that is a TTY.
 - train.tensorboard: the tensorboard package is not installed here, so the context provides a
-  recording SummaryWriter; without the package the key changes nothing (issue 12 item 8).
+  recording SummaryWriter; without the package the key changes nothing.
 - train.threads: observed as torch's thread count inside the forward pass (the suite runs at 1).
 - train.device: "cuda" is refused on a CPU-only torch (it runs on CUDA where there is one);
   "cpu" is not probed: on a CPU-only machine it is what "auto" picks, the same run by design.

@@ -1,5 +1,6 @@
 """Property-based tests: random bytes, random arrays and random configs give a result or one
-clear VaekitError, never another exception."""
+clear VaekitError (one line, naming the file when there is one), never another exception; what is
+accepted is usable (pixels in [0, 1], a config that survives its own round trip)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,18 @@ from vaekit.errors import ConfigError, DataError, VaekitError
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+def one_line(err: Exception) -> str:
+    """The error's message, checked to be the one clear line the CLI prints."""
+    msg = str(err)
+    assert msg.strip() and "\n" not in msg, repr(msg)
+    return msg
+
+
 def _open(path: Path, source: str) -> None:
     try:
         data = open_data(DataConfig(source=source, path=str(path)))
-    except DataError:
+    except DataError as err:
+        one_line(err)
         return
     assert data.train.x.dtype.is_floating_point and len(data.train) > 0
     assert float(data.train.x.min()) >= 0 and float(data.train.x.max()) <= 1
@@ -87,19 +96,47 @@ KEYS = st.sampled_from(["data", "model", "train", "preset", "source", "latent_di
 def test_random_configs(raw):
     try:
         cfg = Config.from_dict(raw)
-    except ConfigError:
+    except ConfigError as err:
+        one_line(err)
         return
     assert Config.from_dict(cfg.to_dict()) == cfg
 
 
+def _accepted_or_refused(raw: dict) -> None:
+    """A config dict gives a Config that survives its own round trip, or one line saying why not."""
+    try:
+        cfg = Config.from_dict(raw)
+    except VaekitError as err:
+        one_line(err)
+        return
+    assert Config.from_dict(cfg.to_dict()) == cfg
+
+
+# Random text, and dotted keys of 1-4 parts with values TOML reads or not.
+OVERRIDES = st.text(max_size=40) | st.builds(
+    lambda parts, value: ".".join(parts) + "=" + value,
+    st.lists(st.text("abcdemolnrt_ ", max_size=8) | st.sampled_from(["model", "train", "beta", "hidden"]),
+             min_size=1, max_size=4),
+    st.text(max_size=12) | st.sampled_from(["4", "true", "[16, 8]", "'conv'", "{k = 5}", "cosine", "1e-3"]),
+)
+
+
 @SETTINGS
-@given(st.text(max_size=40))
+@given(OVERRIDES)
 def test_random_overrides(text):
     try:
         over = parse_override(text)
-        Config.from_dict(over)
-    except VaekitError:
-        pass
+    except ConfigError as err:
+        assert "=" not in text and "section.key=value" in one_line(err)  # only a text without "=" is refused
+        return
+    # --set a.b.c=v puts the value at a -> b -> c and nowhere else
+    *sections, key = text.split("=", 1)[0].strip().split(".")
+    node = over
+    for part in sections:
+        assert list(node) == [part]
+        node = node[part]
+    assert list(node) == [key]
+    _accepted_or_refused(over)
 
 
 @SETTINGS
@@ -108,6 +145,10 @@ def test_random_config_files(blob, name):
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / name).write_bytes(blob)
         try:
-            Config.from_dict(read_config_file(Path(d) / name))
-        except ConfigError:
-            pass
+            raw = read_config_file(Path(d) / name)
+        except ConfigError as err:
+            assert name in one_line(err)  # the file is named in the message
+            assert name != "c.txt" or "use .toml, .yaml/.yml or .json" in str(err)
+            return
+        assert name != "c.txt" and isinstance(raw, dict)  # an unknown suffix is never parsed
+        _accepted_or_refused(raw)

@@ -197,7 +197,7 @@ def test_evaluating_on_the_training_data_keeps_the_running_train_means(tmp_path)
     assert "trainset loss" in lines[-1] and "train loss" in lines[-1]
 
 
-# ---- issue 12: what a resumed run says and saves, progress, TensorBoard -------------------------
+# ---- what a resumed run says and saves, progress, TensorBoard ----------------------------------
 
 TINY_CLI = ["--data", "digits", "--limit", "256", "--batch-size", "64", "--latent-dim", "2", "--set", "model.hidden=[16]",
             "--set", "train.threads=1", "--set", "train.tensorboard=false", "--no-progress"]

@@ -175,8 +175,7 @@ def test_open_data_bad_folder_is_data_error(tmp_path: Path) -> None:
         open_data(DataConfig(source="folder", path=str(tmp_path)))
 
 
-# ---------------------------------------------------------------------------------------------
-# Issue 19 items 5 and 7, issue 13 item 4
+# ---- transparency, folder and file order, what is skipped, bad files ---------------------------
 
 
 def stroke() -> np.ndarray:

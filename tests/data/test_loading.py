@@ -1,4 +1,4 @@
-"""What open_data does with every source (issue 19 items 1, 2, 8): one pixel scale per dataset,
+"""What open_data does with every source: one pixel scale per dataset,
 image_size and grayscale on every image source, data.limit on training examples only, and the one
 log line that says all of it."""
 
@@ -27,7 +27,7 @@ def npz(tmp_path: Path, name: str, **arrays: np.ndarray) -> str:
     return str(p)
 
 
-# ---- item 1: 0/1 integers stay 0/1 whatever their dtype ------------------------------------
+# ---- 0/1 integers stay 0/1 whatever their dtype -------------------------------------------
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.int32, bool])
@@ -74,7 +74,7 @@ def test_streamed_binary_head_then_levels_is_refused(tmp_path: Path, monkeypatch
         rows[19990:20000]
 
 
-# ---- item 2: image_size and grayscale on every image source --------------------------------
+# ---- image_size and grayscale on every image source ---------------------------------------
 
 
 @pytest.mark.parametrize("source", ["digits", "mnist", "arrays"])
@@ -111,7 +111,7 @@ def test_image_options_on_vectors_are_refused(tmp_path: Path) -> None:
             open_data(DataConfig(source="arrays", path=path, **key))
 
 
-# ---- item 8: data.limit takes training examples only ---------------------------------------
+# ---- data.limit takes training examples only ----------------------------------------------
 
 
 def test_limit_keeps_the_whole_test_set() -> None:

@@ -91,7 +91,7 @@ def test_sample_is_one_hot():
     assert np.array_equal(x[:, :2].sum(1).numpy(), np.ones(6)) and np.array_equal(x[:, 2:].sum(1).numpy(), np.ones(6))
 
 
-# ---- issue 19 item 4: a numeric column with bad cells is refused, not made a category --------
+# ---- a numeric column with bad cells is refused, not made a category ------------------------
 
 
 @pytest.mark.parametrize("bad", ["inf", "-", "1,5", "missing"])

@@ -36,7 +36,9 @@ def test_info_codes_frame_and_scores_match_the_model():
     assert r["score"] == pytest.approx(float(ex.score(ex.split.x[:1])[0])) and 0 <= r["percentile"] <= 100
     z = torch.randn(5, 3)
     assert torch.equal(ex.decode(z), ex.model.decode(z))
-    assert torch.equal(ex.sample(4, 0.5, None, 7), ex.sample(4, 0.5, None, 7))
+    drawn = ex.sample(4, 0.5, None, 7)  # seeded: the same draws every time, other seeds others
+    assert drawn.shape == (4, *ex.split.x.shape[1:])
+    assert torch.equal(drawn, ex.sample(4, 0.5, None, 7)) and not torch.equal(drawn, ex.sample(4, 0.5, None, 8))
     ae = explorer("ae").info()  # the autoencoder family: no posterior, code variance orders the sliders
     assert not ae["has_posterior"] and ae["sliders"]["score_name"] == "code variance"
     assert ae["scores"]["what"] == "reconstruction loss"

@@ -1,5 +1,5 @@
-"""Model keys a family does not read are refused (issue 19 item 3): before, `--model iwae --samples
-10` trained with k = 5 and `--beta 4` on `ae` or `capacity-vae` gave bit-identical metrics."""
+"""Model keys a family does not read are refused: silently ignored, `--model iwae --samples 10`
+would train with k = 5 and `--beta 4` on `ae` or `capacity-vae` give bit-identical metrics."""
 
 from __future__ import annotations
 
