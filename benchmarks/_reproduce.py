@@ -10,6 +10,7 @@ trained or measured again: an interrupted reproduction picks up where it stopped
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -138,3 +139,21 @@ def write(path: Path, payload: dict[str, Any]) -> None:
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
     tmp.replace(path)
     print(f"wrote {path}", flush=True)
+
+
+def parse_args(doc: str, name: str) -> argparse.Namespace:
+    """The command line both reproduction scripts share: where runs go, the JSON, redo, smoke."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--runs", type=Path, default=Path(f"runs/{name}"), help="where the run folders go")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / f"{name}.json")
+    ap.add_argument("--redo", nargs="*", default=[], help="train and measure these runs again")
+    ap.add_argument("--smoke", action="store_true",
+                    help="1 epoch on 1,000 images, k = 10 on 100 images (a check of the script, not a result)")
+    return ap.parse_args()
+
+
+def plan(runs: list, k: int, limit: int, smoke: bool) -> tuple[list, int, int]:
+    """The runs and the NLL budget; with --smoke, one epoch on 1,000 images and k = 10 on 100."""
+    if not smoke:
+        return runs, k, limit
+    return [(n, [*a, "--epochs", "1", "--set", "data.limit=1000"]) for n, a in runs], 10, 100

@@ -19,13 +19,12 @@ classifier assigns to the asked class; and ``vaekit gradvar`` on the ``vae`` run
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from _reproduce import HERE, reproduce, summary
+from _reproduce import parse_args, plan, reproduce, summary
 
 EPOCHS = 10
 K, LIMIT = 500, 2000  # importance samples per image, test images the NLL is measured on
@@ -103,17 +102,8 @@ def gradient_variances(results: dict[str, Any], runs_dir: Path) -> dict[str, Any
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=Path, default=Path("runs/conditional-family"), help="where the run folders go")
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "conditional-family.json")
-    ap.add_argument("--redo", nargs="*", default=[], help="train and measure these runs again")
-    ap.add_argument("--smoke", action="store_true",
-                    help="1 epoch on 1,000 images, k = 10 on 100 images (a check of the script, not a result)")
-    args = ap.parse_args()
-    runs, k, limit = RUNS, K, LIMIT
-    if args.smoke:
-        runs = [(n, [*a, "--epochs", "1", "--set", "data.limit=1000"]) for n, a in RUNS]
-        k, limit = 10, 100
+    args = parse_args(__doc__, "conditional-family")
+    runs, k, limit = plan(RUNS, K, LIMIT, args.smoke)
     about = {"what": "conditional, hierarchical, full-covariance and AVAE next to the (beta-)VAE on MNIST; "
                      "gradient-estimator variances",
              "protocol": {"epochs": EPOCHS, "k": k, "nll_images": limit, "noises": list(NOISES),

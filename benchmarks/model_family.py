@@ -17,13 +17,12 @@ go to ``benchmarks/results/model-family.json``. Finished runs are skipped (``--r
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from _reproduce import HERE, reproduce, summary
+from _reproduce import parse_args, plan, reproduce, summary
 
 VAE_EPOCHS = 5  # 600 optimiser steps per epoch at batch 100: 3,000 steps
 AE_EPOCHS = 2
@@ -96,17 +95,8 @@ def measure(name: str, run_dir: Path, *, k: int = K, limit: int = LIMIT) -> dict
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=Path, default=Path("runs/model-family"), help="where the run folders go")
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "model-family.json")
-    ap.add_argument("--redo", nargs="*", default=[], help="train and measure these runs again")
-    ap.add_argument("--smoke", action="store_true",
-                    help="1 epoch on 1,000 images, k = 10 on 100 images (a check of the script, not a result)")
-    args = ap.parse_args()
-    runs, k, limit = RUNS, K, LIMIT
-    if args.smoke:
-        runs = [(n, [*a, "--epochs", "1", "--set", "data.limit=1000"]) for n, a in RUNS]
-        k, limit = 10, 100
+    args = parse_args(__doc__, "model-family")
+    runs, k, limit = plan(RUNS, K, LIMIT, args.smoke)
     about = {"what": "VAE variants and autoencoders on MNIST at equal short budgets",
              "protocol": {"vae_epochs": VAE_EPOCHS, "ae_epochs": AE_EPOCHS, "k": k, "nll_images": limit,
                           "smoke": args.smoke},
