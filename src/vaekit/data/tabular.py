@@ -133,9 +133,19 @@ def _check_numeric(name: str, values: list[str], where: str) -> None:
     )
 
 
+def offsets(columns: list[dict[str, Any]]) -> list[int]:
+    """Where each column's values start in an encoded row: a numeric column takes one value (two
+    with its observed flag when masked), a categorical one a value per level."""
+    starts, at = [], 0
+    for c in columns:
+        starts.append(at)
+        at += 1 + int(bool(c.get("masked"))) if c["type"] == "numeric" else len(c["levels"])
+    return starts
+
+
 def width(columns: list[dict[str, Any]]) -> int:
     """D, the length of an encoded row."""
-    return sum(1 + int(c["masked"]) if c["type"] == "numeric" else len(c["levels"]) for c in columns)
+    return sum(1 + int(bool(c.get("masked"))) if c["type"] == "numeric" else len(c["levels"]) for c in columns)
 
 
 def encode(header: list[str], rows: list[list[str]], columns: list[dict[str, Any]], where: str) -> np.ndarray:

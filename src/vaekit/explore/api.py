@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data import Data, Split, binarize, epoch_generator
+from ..data import Data, Split, binarize, epoch_generator, tabular
 from ..errors import VaekitError
 from ..metrics.diagnostics import ACTIVE_THRESHOLD
 from ..models import Model
@@ -136,15 +136,10 @@ class Explorer:
         cols = self.model.cfg.columns
         if not cols:
             return None
-        out, at = [], 0
-        for c in cols:
-            if c["type"] == "numeric":
-                out.append({"name": c["name"], "type": "numeric", "at": at, "mean": c["mean"], "std": c["std"]})
-                at += 1 + int(bool(c.get("masked")))  # a masked column's observed flag follows it
-            else:
-                out.append({"name": c["name"], "type": "categorical", "at": at, "levels": list(c["levels"])})
-                at += len(c["levels"])
-        return out
+        return [{"name": c["name"], "type": "numeric", "at": at, "mean": c["mean"], "std": c["std"]}
+                if c["type"] == "numeric" else
+                {"name": c["name"], "type": "categorical", "at": at, "levels": list(c["levels"])}
+                for c, at in zip(cols, tabular.offsets(cols))]
 
     def sampler(self) -> dict[str, Any]:
         """What the exported page draws z from: N(0, I) under a standard prior, else a Gaussian fit

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..data import tabular
 from ..errors import ConfigError
 from ..registry import LIKELIHOODS
 from .base import LOG_2PI, Likelihood
@@ -40,15 +41,14 @@ class MixedLikelihood(Likelihood):
         super().__init__(event_dims=1)
         if not columns:
             raise ConfigError("model.likelihood=mixed needs a table: train on --data csv (model.columns is empty)")
-        num, mask, groups, at = [], [], [], 0
-        for c in columns:
+        num, mask, groups = [], [], []
+        for c, at in zip(columns, tabular.offsets(columns)):
             if c["type"] == "numeric":
                 num.append(at)
                 mask.append(at + 1 if c.get("masked") else -1)
-                at += 1 + int(bool(c.get("masked")))
             else:
                 groups.append((at, len(c["levels"])))
-                at += len(c["levels"])
+        at = tabular.width(columns)
         self.width, self.groups, self.min_sigma = at, groups, min_sigma
         self.register_buffer("num", torch.tensor(num, dtype=torch.long), persistent=False)  # (Dn,)
         self.register_buffer("mask", torch.tensor(mask, dtype=torch.long), persistent=False)  # (Dn,)
