@@ -75,7 +75,7 @@ class Explorer:
 
         run = load_run(run_dir)
         data = open_data(run.config.data)
-        name, full = ("test", data.test) if data.test is not None else data.eval_split
+        name, full = data.pick_split()
         split = full.subset(slice(0, points))
         model = run.model
         codes = L.encode_all(model, split.x)

@@ -215,9 +215,9 @@ def verification_inputs(run: Any, n: int = VERIFY_INPUTS) -> tuple[Tensor, str]:
     except (VaekitError, OSError):
         g = torch.Generator().manual_seed(0)
         return torch.rand(n, *run.model.shape, generator=g), "uniform random inputs (the run's data is not here)"
-    split = data.test if data.test is not None else data.eval_split[1]
+    name, split = data.pick_split()
     x = split.x[:n]
-    return torch.as_tensor(x, dtype=torch.float32), f"{data.name} test inputs" if data.test is not None else f"{data.name} inputs"
+    return torch.as_tensor(x, dtype=torch.float32), f"{data.name} test inputs" if name == "test" else f"{data.name} inputs"
 
 
 __all__ = ["FORMAT", "METADATA", "OPSET", "ExportRefused", "VerificationFailed", "export_onnx"]
