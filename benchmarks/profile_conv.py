@@ -12,6 +12,12 @@ or with ``vaekit.memory.keep_freed_memory`` (what ``vaekit.train`` uses).
 
     OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/profile_conv.py --rounds 10 \
         --out benchmarks/results/profile-conv.json
+
+``--keras N`` adds the same layers in TensorFlow (``_keras_layers.py`` in the TensorFlow venv) and
+a whole training step of each library, alternating N times between this process and a TensorFlow
+child, all on the wall clock (TensorFlow runs its ops on pool threads; pin the process to one
+core): per layer, vaekit's convolution plus its activation against Keras's layer (which applies
+its activation itself), medians over the alternations.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import torch
 from torch import nn
 
 import vaekit
-from _common import write_json
+from _common import HERE, VENV_ROOT, keras_python, run_child, write_json
 from vaekit.memory import keep_freed_memory
 from vaekit.models import build
 from vaekit.nn.conv import fast_layers, reference_layers
@@ -154,6 +160,8 @@ def main() -> None:
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                     help="cpu: this thread's CPU time (robust to other processes; 1 thread only); wall")
     ap.add_argument("--out", default=None, help="write the tables as JSON here")
+    ap.add_argument("--keras", type=int, default=0, metavar="N",
+                    help="also time Keras/TensorFlow's layers and step, alternating N times (wall clock)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     clock = time.thread_time if args.clock == "cpu" else time.perf_counter
@@ -184,7 +192,64 @@ def main() -> None:
         print(f"  {k:48s} median {v['median_ms']:7.2f} ms  min {v['min_ms']:7.2f} ms")
     settings = {"threads": args.threads, "rounds": args.rounds, "clock": args.clock, "batch": BATCH,
                 "torch": torch.__version__, "loadavg": os.getloadavg()}
-    write_json(args.out, {"benchmark": "profile-conv", "settings": settings, "layers": layers, "steps": steps})
+    result = {"benchmark": "profile-conv", "settings": settings, "layers": layers, "steps": steps}
+    if args.keras:
+        result["vs_keras"] = vs_keras(model, x, args)
+    write_json(args.out, result)
+
+
+KERAS_LAYERS = {  # Keras's layer (activation included) -> vaekit's convolution and its activation
+    "encoder.conv.0": ["encoder.conv.0", "encoder.conv.1"],
+    "encoder.conv.2": ["encoder.conv.2", "encoder.conv.3"],
+    "decoder.deconv.0": ["decoder.deconv.0", "decoder.deconv.1"],
+    "decoder.deconv.2": ["decoder.deconv.2", "decoder.deconv.3"],
+    "decoder.deconv.4": ["decoder.deconv.4"],  # vaekit's loss takes logits: no sigmoid layer
+}
+
+
+def vs_keras(model: nn.Module, x: torch.Tensor, args: argparse.Namespace) -> dict:
+    """The five convolution layers and a whole step, vaekit (this process) against TensorFlow (a
+    child), alternating ``args.keras`` times, wall clock; medians over the alternations."""
+    py = keras_python(VENV_ROOT / "tf")
+    step = step_fn(model, x, True)
+    ours: list[dict] = []
+    theirs: list[dict] = []
+    for turn in range(args.keras):
+        print(f"[vs keras {turn + 1}/{args.keras}] vaekit, then keras", flush=True)
+        with keep_freed_memory():
+            rows = {r["layer"]: r for r in profile(model, x, args.rounds, time.perf_counter)}
+            steps = race({"step": step}, args.rounds, time.perf_counter)["step"]
+        ours.append({"layers": {k: {"forward_ms": sum(rows[n]["forward_ms"] for n in names),
+                                    "backward_ms": sum(rows[n]["backward_ms"] for n in names)}
+                                for k, names in KERAS_LAYERS.items()},
+                     "step_ms": statistics.median(steps) / STEPS})
+        res = run_child(py, HERE / "_keras_layers.py", ["--rounds", str(args.rounds), "--threads", str(args.threads)],
+                        args.threads)
+        theirs.append({"layers": {r["layer"]: r for r in res["layers"]}, "step_ms": res["step_ms"]})
+        versions = {"tensorflow": res["tensorflow"], "keras": res["keras"]}
+    med = lambda runs, *keys: round(statistics.median(_dig(r, keys) for r in runs), 3)  # noqa: E731
+    layers = [{"layer": k, "vaekit": {"forward_ms": med(ours, "layers", k, "forward_ms"),
+                                      "backward_ms": med(ours, "layers", k, "backward_ms")},
+               "keras": {"forward_ms": med(theirs, "layers", k, "forward_ms"),
+                         "backward_ms": med(theirs, "layers", k, "backward_ms")}} for k in KERAS_LAYERS]
+    out = {"clock": "wall", "alternations": args.keras, "rounds_each": args.rounds, **versions, "layers": layers,
+           "step_ms": {"vaekit": med(ours, "step_ms"), "keras": med(theirs, "step_ms")},
+           "runs": {"vaekit": ours, "keras": theirs}}
+    for side in ("vaekit", "keras"):
+        conv = sum(r[side]["forward_ms"] + r[side]["backward_ms"] for r in layers)
+        out[f"{side}_conv_layers_ms"] = round(conv, 3)
+        print(f"{side}: five conv layers {conv:.2f} ms of a {out['step_ms'][side]:.2f} ms step")
+    print("| layer | vaekit fwd | keras fwd | vaekit bwd | keras bwd |\n|---|---|---|---|---|")
+    for r in layers:
+        print(f"| {r['layer']} | {r['vaekit']['forward_ms']:.2f} | {r['keras']['forward_ms']:.2f} | "
+              f"{r['vaekit']['backward_ms']:.2f} | {r['keras']['backward_ms']:.2f} |")
+    return out
+
+
+def _dig(d: dict, keys: tuple) -> float:
+    for k in keys:
+        d = d[k]
+    return d
 
 
 if __name__ == "__main__":

@@ -154,3 +154,13 @@ def test_the_full_protocols_latest_snapshot_is_the_curve_json():
     assert (f"Latest snapshot: epoch {r['epoch']:,} of 3,280 after {r['train_cpu_hours']:.2f} CPU-hours of training, "
             f"−log p(x) = {r['nll']:.2f} ± {r['se']:.2f} nats") in block
     assert [row["epoch"] for row in rows] == sorted({row["epoch"] for row in rows})  # one row per snapshot
+
+
+def test_the_per_layer_comparison_with_keras_is_the_profile():
+    v = result("profile-conv.json")["vs_keras"]
+    text = " ".join(page("docs/results.md").split())  # the paragraph wraps anywhere
+    assert (f"the five layers take {v['vaekit_conv_layers_ms']:.1f} ms in vaekit and {v['keras_conv_layers_ms']:.1f} ms in Keras, "
+            f"and a training step {v['step_ms']['vaekit']:.1f} ms against {v['step_ms']['keras']:.1f} ms") in text
+    for side in ("vaekit", "keras"):  # the totals are the layers' sums
+        total = sum(r[side]["forward_ms"] + r[side]["backward_ms"] for r in v["layers"])
+        assert abs(total - v[f"{side}_conv_layers_ms"]) < 1e-6
