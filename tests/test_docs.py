@@ -67,6 +67,12 @@ def test_the_site_builds_strictly_with_the_api_reference_from_the_docstrings(sit
         assert f'id="vaekit.{name}"' in api or f'id="vaekit.{name}.{name}"' in api or name == "__version__", name
     models = (site / "api" / "models" / "index.html").read_text()
     assert "vaekit.models.vae" in models and "vaekit.models.iwae" in models  # submodules included
+    # the posteriors and priors, and the likelihoods from their own package (vaekit.distributions no
+    # longer re-exports them, so the page names vaekit.likelihoods itself)
+    dists = (site / "api" / "distributions" / "index.html").read_text()
+    assert 'id="vaekit.distributions.DiagonalGaussian"' in dists
+    for name in ("Likelihood", "Bernoulli", "Gaussian", "LearnedGaussian", "MixedLikelihood", "build_likelihood"):
+        assert f'id="vaekit.likelihoods.{name}"' in dists, name
     for page in ("guide/setup", "models", "evaluation", "results", "keras-conv"):
         assert (site / page / "index.html").is_file(), page
 

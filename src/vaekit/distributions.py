@@ -9,10 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-# The likelihoods live in vaekit.likelihoods (one registry); their names stay importable from here
-# for code written against the old layout (vaekit.explore.export). Imports go one way only:
-# vaekit.likelihoods imports nothing from this module.
-from .likelihoods import Bernoulli, Gaussian, LearnedGaussian, Likelihood, build_likelihood  # noqa: F401
+# Imports go one way only: vaekit.likelihoods imports nothing from this module.
 from .likelihoods.base import LOG_2PI
 
 
