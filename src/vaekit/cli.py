@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -101,8 +100,8 @@ def _output(args: argparse.Namespace, default: str) -> Path:
         if not path.parent.is_dir():
             raise VaekitError(f"-o {path}: the folder {path.parent} does not exist; create it or choose another -o")
     else:
-        run = Path(args.run)
-        path = run / "outputs" / default if run.is_dir() else Path(default)
+        run = _run_folder_to_write(args.run)
+        path = run / "outputs" / default if run is not None else Path(default)
     if path.is_dir():
         raise VaekitError(f"-o {path} is a folder; give a file name")
     if path.exists() and not args.overwrite:
@@ -111,10 +110,11 @@ def _output(args: argparse.Namespace, default: str) -> Path:
 
 
 def _writing(args: argparse.Namespace, path: Path, what: str) -> Any:
-    """The run folder's lock while ``path`` (inside it, by default) is written; none elsewhere."""
+    """The run folder's lock while ``path`` (inside it, by default) is written; none elsewhere
+    (:func:`~vaekit.runlock.lock_run` takes none for a path outside the run or a run that is no folder)."""
     from .runlock import lock_run
 
-    return lock_run(args.run, what, writes_to=[path]) if Path(args.run).is_dir() else contextlib.nullcontext()
+    return lock_run(args.run, what, writes_to=[path])
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -187,13 +187,23 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_folder_to_write(run: str) -> Path | None:
+    """``run`` when it is a folder vaekit may write into by default; None for a name that is no
+    folder here (``pretrained:NAME``, ``hf://...``) and for a shipped or downloaded model's folder
+    given by its path, which is never written (the rule :func:`_writable_run` applies too)."""
+    from .locate import is_read_only
+
+    path = Path(run)
+    return path if path.is_dir() and not is_read_only(path) else None
+
+
 def _writable_run(run: str, flag: str) -> Path:
     """The run folder a command writes into by default; a shipped (``pretrained:``) or downloaded
-    (``hf://``) model's folder is never written: the user names another place with ``flag``."""
+    (``hf://``) model's folder is never written (the rule :func:`_run_folder_to_write` applies too):
+    the user names another place with ``flag``."""
     from .locate import is_read_only, locate_run
 
-    path = locate_run(run)
-    if is_read_only(path):
+    if is_read_only(locate_run(run)):
         raise VaekitError(f"{run} is a shipped or downloaded model whose folder vaekit does not write; give {flag}")
     return Path(run)
 
