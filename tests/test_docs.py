@@ -120,6 +120,14 @@ def test_the_readme_is_a_short_front_page():
     assert headings == ["Set-up", "A 60-second tour", "Headline results", "Documentation"]
 
 
+def test_the_code_says_why_without_pointing_at_the_tracker():
+    # "(issue 13)" tells a reader of the code nothing once the issue is closed; the reason goes in the comment
+    src = ROOT / "src" / "vaekit"
+    cited = [f"{p.relative_to(ROOT)}:{i}" for p in sorted(src.rglob("*.py"))
+             for i, line in enumerate(p.read_text().splitlines(), 1) if re.search(r"\bissues? #?\d", line, re.I)]
+    assert cited == []
+
+
 def test_the_setup_commands_are_the_ones_ci_runs_and_the_docs_give():
     def setup_commands(text):
         section = text.split("## Set-up", 1)[1].split("\n## ", 1)[0]

@@ -60,7 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0  # rank 0 reports for the job
     final = run.metrics[-1] if run.metrics else {}
     summary = {k: round(v, 4) for k, v in final.items() if k.endswith(("_loss", "_recon", "_kl"))}
-    if run.written:  # reliability (issue 12.8): a finished run resumed writes nothing and says so
+    if run.written:  # a finished run resumed writes nothing; "wrote RUN" would claim a write
         print(f"wrote {run.dir}")
     if summary:
         print(json.dumps(summary))
@@ -216,9 +216,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
                        dims=tuple(args.dims) if args.dims else None, traverse=args.traverse, method=args.method,
                        pair=tuple(args.pair), index=args.index, seed=args.seed)
     out_dir = Path(args.out_dir) if args.out_dir else _writable_run(args.run, "-o DIR") / "plots"
-    from .run import run_writes  # reliability (issue 13): one writer per run folder; a failed write is one line
+    from .run import run_writes
     from .runlock import lock_run
 
+    # One writer per run folder (a concurrent train or evaluate would interleave files with ours); a
+    # write the OS refuses (full disk, read-only) is one line naming the cause, not a traceback.
     with lock_run(args.run, "plot", writes_to=[out_dir]), run_writes(out_dir, "plots", flag="-o"):
         for o in make_plots(open_context(args.run, args.device), args.names or None, out_dir, opts):
             print(f"wrote {o.path}" if o.path else f"skipped {o.name}: {o.note}", flush=True)
@@ -233,9 +235,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.out is None or not args.no_plots:
         _writable_run(args.run, "-o FILE.html and --no-plots")
     missing = [n for n in PLOTS if not (Path(args.run) / "plots" / f"{n}.png").is_file()]
-    from .run import run_writes  # reliability (issue 13): one writer per run folder; a failed write is one line
+    from .run import run_writes
     from .runlock import lock_run
 
+    # Locked and its write errors turned into one line, as for plot
     writes = [Path(args.out or Path(args.run) / "report.html")] + [Path(args.run) / "plots"] * bool(missing and not args.no_plots)
     with lock_run(args.run, "report", writes_to=writes), \
             run_writes(args.run, "the report", flag="-o", note="--no-plots draws nothing into the run folder"):

@@ -72,7 +72,9 @@ def score_csv(run_dir: str | Path, data: str | Path, out: str | Path, samples: i
     columns = run.config.model.columns
     if not LIKELIHOODS.lookup(run.config.model.likelihood).table or not columns:
         raise VaekitError(f"{run_dir}: was not trained on a table (data.source=csv); score needs a csv-trained run")
-    from .data.fingerprint import check_data_fingerprint  # reliability (issue 13): the training table changed?
+    # The layout is the training table's: if that table changed since, say so (scores still come
+    # from the saved layout, but the run may no longer describe the data it is compared with).
+    from .data.fingerprint import check_data_fingerprint
 
     check_data_fingerprint(run.dir, run.config.data, "warn", path=data)
     x = torch.from_numpy(load_table(data, columns))  # (N, D) with the training layout
