@@ -56,7 +56,12 @@ class DiagonalGaussian:
 
 
 class Prior(nn.Module):
-    """p(z). Subclasses may hold parameters (VampPrior, mixtures)."""
+    """p(z). Subclasses may hold parameters (VampPrior, mixtures).
+
+    ``standard`` (declared, never probed by type): p(z) is N(0, I), so codes live on its scale and
+    KL(q || p) has the closed form per dimension."""
+
+    standard: bool = False
 
     def log_prob(self, z: Tensor) -> Tensor:  # (..., D) -> (...)
         raise NotImplementedError
@@ -67,6 +72,8 @@ class Prior(nn.Module):
 
 class StandardNormal(Prior):
     """p(z) = N(0, I)."""
+
+    standard = True
 
     def log_prob(self, z: Tensor) -> Tensor:
         return -0.5 * (LOG_2PI + z**2).sum(-1)
