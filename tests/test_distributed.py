@@ -256,8 +256,7 @@ def test_without_nproc():
     assert distributed.without_nproc(["train", "--nproc", "2", "--epochs", "1", "--nproc=3"]) == ["train", "--epochs", "1"]
 
 
-@pytest.mark.parametrize("flag,key", [("--bf16", "train.precision=bf16"), ("--channels-last", "train.channels_last"),
-                                      ("--compile", "train.compile")])
+@pytest.mark.parametrize("flag,key", [("--bf16", "train.precision=bf16"), ("--compile", "train.compile")])
 def test_cuda_flags_are_refused_on_cpu(tmp_path: Path, capsys, flag: str, key: str):
     code = main(["train", flag, "--device", "cpu", "--data", "digits", "--epochs", "1", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err

@@ -94,3 +94,12 @@ def test_likelihood_broadcasts_over_samples():
     lp = Bernoulli(3).log_prob(out, x)
     assert lp.shape == (5, 3)
     torch.testing.assert_close(lp[2], Bernoulli(3).log_prob(out[2], x))
+
+
+def test_likelihoods_are_imported_from_their_own_package_only():
+    # one home per name: vaekit.distributions holds q(z|x) and p(z); p(x|z) is vaekit.likelihoods
+    import vaekit.distributions as dists
+    import vaekit.likelihoods as lik
+
+    for name in ("Bernoulli", "Gaussian", "LearnedGaussian", "Likelihood", "build_likelihood"):
+        assert name in lik.__all__ and not hasattr(dists, name), name

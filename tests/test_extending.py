@@ -1,9 +1,12 @@
 """A likelihood and a data source registered from user code, with no edit of vaekit.config: the
 config accepts their names and the keys they declare, a run trains and evaluates with them through
-the normal path (config -> data -> model -> trainer -> run folder), and the run loads again."""
+the normal path (config -> data -> model -> trainer -> run folder), and the run loads again. A
+registered *table* likelihood (``table = True``) is one everywhere a table is asked about: the
+config, ``vaekit score`` and the ONNX exporter read the trait, never the name ``mixed``."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import re
@@ -18,6 +21,7 @@ from vaekit.data import RawData, register_source
 from vaekit.data.infer import resolve_data_flags
 from vaekit.errors import ConfigError
 from vaekit.evaluate import evaluate_run
+from vaekit.score import score_csv
 from vaekit.likelihoods import Likelihood, register_likelihood
 from vaekit.registry import LIKELIHOODS, SOURCES
 
@@ -43,6 +47,47 @@ class Laplace(Likelihood):
 
     def sample(self, out):  # noqa: ANN001, ANN201
         return out + torch.distributions.Laplace(0.0, self.b).sample(out.shape)
+
+
+class UnitTable(Likelihood):
+    """p(x|z) = prod_j N(x_j; out_j, 1) over a table row of numeric columns, no gaps (D,):
+    -log p = sum_j (x_j - out_j)^2 / 2 + D log(2 pi) / 2."""
+
+    reads = frozenset({"columns"})
+    table = True
+
+    def __init__(self, columns) -> None:  # noqa: ANN001
+        super().__init__(event_dims=1)
+        self.n_columns = len(columns)
+
+    @classmethod
+    def from_config(cls, event_dims, cfg):  # noqa: ANN001, ANN206
+        return cls(cfg.columns)
+
+    def log_prob(self, out, x):  # noqa: ANN001, ANN201
+        return -self._sum(0.5 * (x - out) ** 2 + 0.5 * math.log(2 * math.pi))
+
+    def mean(self, out):  # noqa: ANN001, ANN201
+        return out
+
+    def observed(self, x):  # noqa: ANN001, ANN201
+        return x.new_full((x.shape[0],), float(self.n_columns))
+
+    def missing_cost(self, out, x):  # noqa: ANN001, ANN201
+        return x.new_zeros(x.shape[0])
+
+
+def line_table(path, n: int, extra: list[list[str]] = ()):  # noqa: ANN001, ANN201
+    """Rows with b = 2a + noise, then ``extra`` rows."""
+    rng = np.random.default_rng(3)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b"])
+        for _ in range(n):
+            a = rng.normal()
+            w.writerow([f"{a:.4f}", f"{2 * a + 0.1 * rng.normal():.4f}"])
+        w.writerows(extra)
+    return path
 
 
 def speckles(cfg) -> RawData:  # noqa: ANN001
@@ -113,3 +158,35 @@ def test_a_name_registers_once():
         register_likelihood("bernoulli")(Laplace)
     assert LIKELIHOODS["bernoulli"] is not Laplace
 
+
+@pytest.fixture
+def unit_table():
+    register_likelihood("unit-table")(UnitTable)
+    yield
+    del LIKELIHOODS["unit-table"]
+
+
+def test_a_registered_table_likelihood_trains_scores_and_is_refused_by_onnx_by_its_trait(unit_table, tmp_path):
+    cfg = vaekit.resolve(overrides=[{
+        "data": {"source": "csv", "path": str(line_table(tmp_path / "train.csv", 256))},
+        "model": {"likelihood": "unit-table", "hidden": [16], "latent_dim": 2},
+        "train": {"epochs": 20, "batch_size": 64, "lr": 3e-3, "progress": False, "tensorboard": False}}])
+    run = vaekit.train(cfg, tmp_path / "run", log=lambda s: None)
+    assert run.config.model.likelihood == "unit-table"  # kept: a table likelihood, not replaced by csv's mixed
+    assert type(run.model.likelihood) is UnitTable and run.model.likelihood.n_columns == 2
+
+    # score: the bound under UnitTable (no gaps: score = neg_elbo), and the planted row ranks first
+    new = line_table(tmp_path / "new.csv", 50, [["6.0", "-12.0"]])  # 6 sd out in both columns, off the line
+    scores = score_csv(tmp_path / "run", new, tmp_path / "scores.csv")
+    np.testing.assert_array_equal(scores["observed"], np.full(51, 2.0))
+    np.testing.assert_array_equal(scores["score"], scores["neg_elbo"])
+    assert int(np.argmax(scores["score"])) == 50
+    # recon >= the normaliser D log(2 pi) / 2 of two unit Gaussians: the likelihood UnitTable defines
+    assert scores["recon"].min() >= math.log(2 * math.pi) - 1e-5
+
+    pytest.importorskip("onnxruntime")
+    from vaekit.export.onnx import ExportRefused, export_onnx
+
+    with pytest.raises(ExportRefused, match=r"^vae: not exported: the 'unit-table' likelihood of a table"):
+        export_onnx(vaekit.load_run(tmp_path / "run"), tmp_path / "onnx")
+    assert not (tmp_path / "onnx").exists()

@@ -91,3 +91,39 @@ def test_autoencoder_code_density_is_the_sample_mean_and_covariance_streamed_in_
     torch.testing.assert_close(model.code_mean.double(), codes.mean(0), rtol=1e-5, atol=1e-6)
     cov = model.code_scale_tril.double() @ model.code_scale_tril.double().T
     torch.testing.assert_close(cov, torch.cov(codes.T), rtol=1e-4, atol=1e-6)
+
+
+NOT_STANDARD = {"ae", "dae", "sparse-ae", "cae", "hvae", "vamp"}  # no p(z), a hierarchical one, a VampPrior
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_the_standard_prior_is_declared_and_agrees_with_what_the_family_samples_from(name):
+    from vaekit.viz.latent import has_standard_prior
+
+    cfg = ModelConfig(name=name, hidden=[8], latent_dim=2, options={"pseudo_inputs": 3} if name == "vamp" else {})
+    model = build(cfg, (1, 4, 4))
+    assert model.standard_prior is (name not in NOT_STANDARD) and has_standard_prior(model) is model.standard_prior
+    if model.standard_prior:  # what export writes as the prior is N(0, I) itself
+        prior = model.latent_prior()
+        assert torch.equal(prior["mean"], torch.zeros(2)) and torch.equal(prior["scale_tril"], torch.eye(2))
+
+
+def test_a_prior_declaring_itself_standard_is_one_to_every_caller():
+    from vaekit.distributions import Prior
+    from vaekit.metrics.diagnostics import posterior_diagnostics
+    from vaekit.data import Split
+
+    class MyNormal(Prior):  # N(0, I) written again, not a StandardNormal subclass
+        standard = True
+
+        def log_prob(self, z):
+            return -0.5 * (z**2 + torch.log(torch.tensor(2 * torch.pi))).sum(-1)
+
+    torch.manual_seed(0)
+    model = build(ModelConfig(hidden=[8], latent_dim=2), (1, 4, 4))
+    model.prior = MyNormal()
+    x = torch.rand(16, 1, 4, 4)
+    diag = posterior_diagnostics(model, Split(x))
+    q = model.posterior(x)
+    torch.testing.assert_close(torch.tensor(diag.kl_per_dim, dtype=torch.float64),
+                               q.kl_standard_normal_per_dim().double().mean(0))  # the closed form, per dimension

@@ -24,7 +24,7 @@ where_they_do_not_apply``). Special cases, each observed honestly:
 - train.threads: observed as torch's thread count inside the forward pass (the suite runs at 1).
 - train.device: "cuda" is refused on a CPU-only torch (it runs on CUDA where there is one);
   "cpu" is not probed: on a CPU-only machine it is what "auto" picks, the same run by design.
-- train.precision / channels_last / compile: CUDA speed-ups, refused on CPU (no CPU context).
+- train.precision / compile: CUDA speed-ups, refused on CPU (no CPU context).
 - data.download / data.url: no network in tests; the download is a stub returning a distinct
   image set, and the run must train on what it returns (and ask for the URL given).
 - data.missing / data.skip_bad: on a table with gaps / a folder with a broken file the baseline
@@ -128,11 +128,10 @@ PROBES: dict[str, tuple[Any, dict]] = {
     "train.threads": (2, {}),
     "train.plot_every": (1, {}),
     "train.precision": ("bf16", {}),
-    "train.channels_last": (True, {}),
     "train.compile": (True, {}),
 }
 # Refused on every context this machine offers (see the module docstring).
-NEVER_RUN = {"model.columns"} | ({"train.device", "train.precision", "train.channels_last", "train.compile"}
+NEVER_RUN = {"model.columns"} | ({"train.device", "train.precision", "train.compile"}
                                  if not torch.cuda.is_available() else set())
 
 # Keys whose context's baseline is refused, naming the key as the fix (data.missing=mask, data.skip_bad=true).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -50,6 +51,20 @@ def test_any_command_takes_a_pretrained_name(tmp_path, capsys):
     assert err == "vaekit: error: pretrained:keras-cnv does not exist (did you mean 'pretrained:keras-conv'?)\n"
     with pytest.raises(CheckpointError, match="shipped: keras-conv, pytorch-example"):
         vaekit.load("pretrained:zzz")
+
+
+def test_a_shipped_model_named_by_its_path_is_not_written_into(tmp_path, monkeypatch):
+    # By default a command writes into RUN/outputs; a shipped folder is read-only whichever way it is
+    # named (as plot and report already refused it), so the picture lands in the current folder.
+    folder = FILES / "pytorch-example"
+    before = sorted(p.name for p in folder.iterdir())
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert cli.main(["sample", str(folder), "-n", "4"]) == 0
+        assert sorted(p.name for p in folder.iterdir()) == before and (tmp_path / "samples.png").is_file()
+    finally:  # should the package folder have been written, leave it as it was
+        shutil.rmtree(folder / "outputs", ignore_errors=True)
+        (folder / ".lock").unlink(missing_ok=True)
 
 
 def test_the_shipped_files_are_package_data():

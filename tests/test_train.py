@@ -58,6 +58,25 @@ def test_resume_equals_uninterrupted(tmp_path, binarize):
             assert torch.equal(t_full[k], t_res[k]), k
 
 
+def test_a_run_whose_config_carries_the_retired_channels_last_key_loads_and_resumes_exactly(tmp_path, tiny_cfg):
+    # config.json as vaekit wrote it before train.channels_last was retired (true: a CUDA run's)
+    full = vaekit.train(tiny_cfg, tmp_path / "full", log=lambda s: None)
+    tiny_cfg.train.epochs = 1
+    vaekit.train(tiny_cfg, tmp_path / "old", log=lambda s: None)
+    saved = json.loads((tmp_path / "old" / "config.json").read_text())
+    saved["train"]["channels_last"] = True
+    (tmp_path / "old" / "config.json").write_text(json.dumps(saved, indent=2))
+
+    assert vaekit.load_run(tmp_path / "old").config == tiny_cfg  # read without the key
+    from vaekit.cli import main
+
+    assert main(["train", "--out", str(tmp_path / "old"), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    resumed = vaekit.load_run(tmp_path / "old")
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    assert "channels_last" not in json.loads((tmp_path / "old" / "config.json").read_text())["train"]
+
+
 def test_resume_refuses_a_changed_model(tmp_path, tiny_cfg):
     vaekit.train(tiny_cfg, tmp_path / "r", log=lambda s: None)
     tiny_cfg.model.latent_dim = 5

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -61,7 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0  # rank 0 reports for the job
     final = run.metrics[-1] if run.metrics else {}
     summary = {k: round(v, 4) for k, v in final.items() if k.endswith(("_loss", "_recon", "_kl"))}
-    if run.written:  # reliability (issue 12.8): a finished run resumed writes nothing and says so
+    if run.written:  # a finished run resumed writes nothing; "wrote RUN" would claim a write
         print(f"wrote {run.dir}")
     if summary:
         print(json.dumps(summary))
@@ -101,8 +100,8 @@ def _output(args: argparse.Namespace, default: str) -> Path:
         if not path.parent.is_dir():
             raise VaekitError(f"-o {path}: the folder {path.parent} does not exist; create it or choose another -o")
     else:
-        run = Path(args.run)
-        path = run / "outputs" / default if run.is_dir() else Path(default)
+        run = _run_folder_to_write(args.run)
+        path = run / "outputs" / default if run is not None else Path(default)
     if path.is_dir():
         raise VaekitError(f"-o {path} is a folder; give a file name")
     if path.exists() and not args.overwrite:
@@ -111,10 +110,11 @@ def _output(args: argparse.Namespace, default: str) -> Path:
 
 
 def _writing(args: argparse.Namespace, path: Path, what: str) -> Any:
-    """The run folder's lock while ``path`` (inside it, by default) is written; none elsewhere."""
+    """The run folder's lock while ``path`` (inside it, by default) is written; none elsewhere
+    (:func:`~vaekit.runlock.lock_run` takes none for a path outside the run or a run that is no folder)."""
     from .runlock import lock_run
 
-    return lock_run(args.run, what, writes_to=[path]) if Path(args.run).is_dir() else contextlib.nullcontext()
+    return lock_run(args.run, what, writes_to=[path])
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -187,13 +187,23 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_folder_to_write(run: str) -> Path | None:
+    """``run`` when it is a folder vaekit may write into by default; None for a name that is no
+    folder here (``pretrained:NAME``, ``hf://...``) and for a shipped or downloaded model's folder
+    given by its path, which is never written (the rule :func:`_writable_run` applies too)."""
+    from .locate import is_read_only
+
+    path = Path(run)
+    return path if path.is_dir() and not is_read_only(path) else None
+
+
 def _writable_run(run: str, flag: str) -> Path:
     """The run folder a command writes into by default; a shipped (``pretrained:``) or downloaded
-    (``hf://``) model's folder is never written: the user names another place with ``flag``."""
+    (``hf://``) model's folder is never written (the rule :func:`_run_folder_to_write` applies too):
+    the user names another place with ``flag``."""
     from .locate import is_read_only, locate_run
 
-    path = locate_run(run)
-    if is_read_only(path):
+    if is_read_only(locate_run(run)):
         raise VaekitError(f"{run} is a shipped or downloaded model whose folder vaekit does not write; give {flag}")
     return Path(run)
 
@@ -206,9 +216,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
                        dims=tuple(args.dims) if args.dims else None, traverse=args.traverse, method=args.method,
                        pair=tuple(args.pair), index=args.index, seed=args.seed)
     out_dir = Path(args.out_dir) if args.out_dir else _writable_run(args.run, "-o DIR") / "plots"
-    from .run import run_writes  # reliability (issue 13): one writer per run folder; a failed write is one line
+    from .run import run_writes
     from .runlock import lock_run
 
+    # One writer per run folder (a concurrent train or evaluate would interleave files with ours); a
+    # write the OS refuses (full disk, read-only) is one line naming the cause, not a traceback.
     with lock_run(args.run, "plot", writes_to=[out_dir]), run_writes(out_dir, "plots", flag="-o"):
         for o in make_plots(open_context(args.run, args.device), args.names or None, out_dir, opts):
             print(f"wrote {o.path}" if o.path else f"skipped {o.name}: {o.note}", flush=True)
@@ -223,9 +235,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.out is None or not args.no_plots:
         _writable_run(args.run, "-o FILE.html and --no-plots")
     missing = [n for n in PLOTS if not (Path(args.run) / "plots" / f"{n}.png").is_file()]
-    from .run import run_writes  # reliability (issue 13): one writer per run folder; a failed write is one line
+    from .run import run_writes
     from .runlock import lock_run
 
+    # Locked and its write errors turned into one line, as for plot
     writes = [Path(args.out or Path(args.run) / "report.html")] + [Path(args.run) / "plots"] * bool(missing and not args.no_plots)
     with lock_run(args.run, "report", writes_to=writes), \
             run_writes(args.run, "the report", flag="-o", note="--no-plots draws nothing into the run folder"):

@@ -100,7 +100,6 @@ FLAG_KEYS = {
     "binarize": "data.binarize",
     "stream": "data.stream",
     "precision": "train.precision",
-    "channels_last": "train.channels_last",
     "compile": "train.compile",
 }
 
@@ -145,7 +144,6 @@ def build_parser(command_modules: Sequence[str], handlers: dict[str, Any]) -> ar
                    help="stream a .npy / folder of .npy shards from disk (default: when it exceeds half the RAM)")
     t.add_argument("--nproc", type=_count, help="data-parallel processes on this machine (starts torchrun; see README)")
     t.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="CUDA: bf16 autocast")
-    t.add_argument("--channels-last", action="store_const", const=True, help="CUDA: channels-last memory layout")
     t.add_argument("--compile", action="store_const", const=True, help="CUDA: torch.compile the model")
 
     e = sub.add_parser("evaluate", help="negative ELBO, importance-sampled NLL and latent diagnostics of a run")

@@ -164,10 +164,31 @@ class TrainConfig:
     threads: int | None = key(None)  # torch intra-op threads; None = torch's default
     plot_every: int = key(0)  # write progress pictures (RUN/progress/*_epochNNN.png) every N epochs; 0 = never
     # CUDA only (refused elsewhere, see vaekit.distributed.check_flags): bf16 autocast of the
-    # forward pass, channels-last conv layout, torch.compile of the (DDP-wrapped) model.
+    # forward pass, torch.compile of the (DDP-wrapped) model. (The conv layers keep their own
+    # channels-last layout on every device: see RETIRED.)
     precision: Literal["fp32", "bf16"] = key("fp32", _not_cpu)
-    channels_last: bool = key(False, _not_cpu)
     compile: bool = key(False, _not_cpu)
+
+
+# Keys that earlier versions wrote into config.json and this one no longer has, with why. A config
+# that carries one (an old run folder's, resumed or loaded) is read without it, so old runs load
+# and resume; the key is gone from the config.json a resumed run writes back.
+RETIRED: dict[str, str] = {
+    "train.channels_last": (
+        "the conv layers keep their weights and activations channels-last on every device "
+        "(vaekit.nn.conv), so the model.to(channels_last) it asked for left every model computing "
+        "the same numbers: the key did nothing"),
+}
+
+
+def without_retired(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` (a nested config dict) minus the :data:`RETIRED` keys; ``raw`` is not changed."""
+    out = dict(raw)
+    for dotted in RETIRED:
+        section, name = dotted.split(".")
+        if isinstance(out.get(section), dict) and name in out[section]:
+            out[section] = {k: v for k, v in out[section].items() if k != name}
+    return out
 
 
 @dataclass
@@ -187,8 +208,9 @@ class Config:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "config") -> "Config":
-        """Build a config from a nested dict, rejecting unknown keys and wrong types."""
-        cfg = build_dataclass(cls, raw, where)
+        """Build a config from a nested dict, rejecting unknown keys and wrong types (a retired key,
+        :data:`RETIRED`, is dropped: old run folders keep loading)."""
+        cfg = build_dataclass(cls, without_retired(raw), where)
         validate(cfg)
         return cfg
 

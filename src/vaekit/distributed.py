@@ -195,11 +195,10 @@ def merge_running(states: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def check_flags(t: "TrainConfig", device: torch.device) -> None:
-    """bf16 autocast, channels-last and torch.compile are CUDA speed-ups: refuse them elsewhere."""
+    """bf16 autocast and torch.compile are CUDA speed-ups: refuse them elsewhere."""
     if device.type == "cuda":
         return
     for on, what in ((t.precision == "bf16", "train.precision=bf16 (--bf16)"),
-                     (t.channels_last, "train.channels_last (--channels-last)"),
                      (t.compile, "train.compile (--compile)")):
         if on:
             raise ConfigError(
@@ -209,10 +208,9 @@ def check_flags(t: "TrainConfig", device: torch.device) -> None:
 
 
 def wrap(model: torch.nn.Module, device: torch.device, t: "TrainConfig") -> Callable[..., Any]:
-    """The callable the training step runs the model through: channels-last, DDP, compile."""
+    """The callable the training step runs the model through: DDP, compile. (Channels-last is the
+    conv layers' own layout, vaekit.nn.conv, on every device.)"""
     net: Any = model
-    if t.channels_last:
-        model.to(memory_format=torch.channels_last)
     if active():
         # DDP broadcasts rank 0's parameters and buffers here, so all ranks start identical.
         ids = [device.index] if device.type == "cuda" else None

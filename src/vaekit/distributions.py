@@ -9,10 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-# The likelihoods live in vaekit.likelihoods (one registry); their names stay importable from here
-# for code written against the old layout (vaekit.explore.export). Imports go one way only:
-# vaekit.likelihoods imports nothing from this module.
-from .likelihoods import Bernoulli, Gaussian, LearnedGaussian, Likelihood, build_likelihood  # noqa: F401
+# Imports go one way only: vaekit.likelihoods imports nothing from this module.
 from .likelihoods.base import LOG_2PI
 
 
@@ -59,7 +56,12 @@ class DiagonalGaussian:
 
 
 class Prior(nn.Module):
-    """p(z). Subclasses may hold parameters (VampPrior, mixtures)."""
+    """p(z). Subclasses may hold parameters (VampPrior, mixtures).
+
+    ``standard`` (declared, never probed by type): p(z) is N(0, I), so codes live on its scale and
+    KL(q || p) has the closed form per dimension."""
+
+    standard: bool = False
 
     def log_prob(self, z: Tensor) -> Tensor:  # (..., D) -> (...)
         raise NotImplementedError
@@ -70,6 +72,8 @@ class Prior(nn.Module):
 
 class StandardNormal(Prior):
     """p(z) = N(0, I)."""
+
+    standard = True
 
     def log_prob(self, z: Tensor) -> Tensor:
         return -0.5 * (LOG_2PI + z**2).sum(-1)

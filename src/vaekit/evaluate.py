@@ -162,7 +162,8 @@ def evaluate_run(
     from .run import load_run
 
     run = load_run(run_dir, device)
-    data = open_run_data(run)  # reliability (issue 13): warns in one line if the data changed since training
+    # one warning line if the data changed since training: the numbers would not be the run's
+    data = open_run_data(run)
     name, part = data.pick_split(split)
     full = len(part)
     if limit is not None:

@@ -53,15 +53,14 @@ def surrogate(kind: Estimator, q: Posterior, f: Callable[[Tensor], Tensor], base
 
 
 def _check_model(model: Any) -> None:
-    from .distributions import StandardNormal
-    from .models.vae import VAE
-
-    if not isinstance(model, VAE) or getattr(model, "num_classes", None) is not None:
+    # The declared capabilities, not the class: q(z|x) with no label y, and p(z) = N(0, I) for the
+    # analytic KL of elbo_surrogate.
+    if not model.has_posterior or model.conditional:
         raise VaekitError(
             f"gradvar: '{model.name}' has no single unconditional posterior q(z|x); "
             "use a vae-family model (vae, fullcov-vae, avae, ...)"
         )
-    if not isinstance(model.prior, StandardNormal):
+    if not model.standard_prior:
         raise VaekitError(f"gradvar: '{model.name}' has a learned prior; gradvar needs p(z) = N(0, I)")
 
 

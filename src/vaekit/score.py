@@ -26,8 +26,12 @@ import torch
 
 from .data.tabular import load_table
 from .errors import VaekitError
-from .likelihoods import MixedLikelihood
+from .registry import LIKELIHOODS
 from .run import load_run
+
+
+def _table_likelihoods() -> str:
+    return " or ".join(LIKELIHOODS.names(lambda c: c.table))
 
 
 @torch.no_grad()
@@ -35,9 +39,11 @@ def score_rows(model: torch.nn.Module, x: torch.Tensor, samples: int = 10, seed:
                batch_size: int = 1024) -> dict[str, np.ndarray]:
     """Per-row terms (N,) each for a table-trained model: score, neg_elbo, recon, kl (averaged over
     ``samples`` draws of z) and observed (columns present); see the module docstring."""
-    lik = getattr(model, "likelihood", None)
-    if not isinstance(lik, MixedLikelihood):
-        raise VaekitError("scores are for models trained on a table (model.likelihood = mixed)")
+    # The declared trait, not a name or a class: a table likelihood registered by user code scores too.
+    lik = model.likelihood
+    if not lik.table:
+        raise VaekitError(f"scores are for models trained on a table (model.likelihood = {_table_likelihoods()}; "
+                          f"this one is {lik.name})")
     model.eval()
     out: dict[str, list[torch.Tensor]] = {"neg_elbo": [], "recon": [], "kl": [], "gaps": []}
     with torch.random.fork_rng():
@@ -64,9 +70,11 @@ def score_csv(run_dir: str | Path, data: str | Path, out: str | Path, samples: i
         raise VaekitError(f"--samples must be at least 1 (got {samples})")
     run = load_run(run_dir)
     columns = run.config.model.columns
-    if run.config.model.likelihood != "mixed" or not columns:
+    if not LIKELIHOODS.lookup(run.config.model.likelihood).table or not columns:
         raise VaekitError(f"{run_dir}: was not trained on a table (data.source=csv); score needs a csv-trained run")
-    from .data.fingerprint import check_data_fingerprint  # reliability (issue 13): the training table changed?
+    # The layout is the training table's: if that table changed since, say so (scores still come
+    # from the saved layout, but the run may no longer describe the data it is compared with).
+    from .data.fingerprint import check_data_fingerprint
 
     check_data_fingerprint(run.dir, run.config.data, "warn", path=data)
     x = torch.from_numpy(load_table(data, columns))  # (N, D) with the training layout

@@ -27,10 +27,11 @@ from .evaluate import elbo, objective_label
 from .memory import keep_freed_memory
 from .models import Model, build
 from .optim import make_optimizer, make_scheduler, select_device
+from .progress import Progress
 from .run import (CONFIG, LAST, METRICS, MODEL, Run, check_resume_config, check_run_dir, clear_run_dir, default_run_dir,
                   finished_message, model_meta, read_metrics, resume_hint, run_writes, snapshot_path)
 from .runlock import lock_run
-from .runlog import Progress, Running, format_row, tensorboard_writer, truncate_metrics
+from .runlog import Running, format_row, tensorboard_writer, truncate_metrics
 
 
 class Trainer:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vaekit.config import DataConfig, ModelConfig
-from vaekit.data import open_data
+from vaekit.data import open_data, tabular
 from vaekit.errors import DataError
 from vaekit.likelihoods import MixedLikelihood
 
@@ -50,6 +50,17 @@ def test_masked_missing_values(tmp_path: Path):
     # a, its observed indicator, then b's one-hot; the gap in b is all zeros
     assert data.train.x[:, 1].tolist() == [1, 0, 1, 1] and data.train.x[1, 0] == 0.0
     assert data.train.x[2, 2:].tolist() == [0, 0]
+
+
+def test_encode_puts_each_column_where_offsets_says():
+    # the layout's order, not the file's; a masked numeric takes two places, a level one each
+    layout = [{"name": "c", "type": "categorical", "levels": ["p", "q", "r"]},
+              {"name": "a", "type": "numeric", "mean": 1.0, "std": 2.0, "masked": True},
+              {"name": "b", "type": "numeric", "mean": 0.0, "std": 1.0}]  # no "masked" key: an unmasked column
+    assert tabular.offsets(layout) == [0, 3, 5] and tabular.width(layout) == 6
+    x = tabular.encode(["a", "b", "c"], [["5", "-1", "q"], ["", "2", "r"]], layout, "t.csv")
+    assert x.tolist() == [[0, 1, 0, 2.0, 1, -1.0],   # q; (5 - 1) / 2 observed; -1
+                          [0, 0, 1, 0.0, 0, 2.0]]    # r; a gap at the mean, flag 0; 2
 
 
 def test_ragged_rows_and_unknown_categorical(tmp_path: Path):

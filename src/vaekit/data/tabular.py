@@ -133,19 +133,25 @@ def _check_numeric(name: str, values: list[str], where: str) -> None:
     )
 
 
+def _size(c: dict[str, Any]) -> int:
+    """A column's values in an encoded row: one per numeric (two with its observed flag when
+    masked), one per level for a categorical."""
+    return 1 + int(bool(c.get("masked"))) if c["type"] == "numeric" else len(c["levels"])
+
+
 def offsets(columns: list[dict[str, Any]]) -> list[int]:
-    """Where each column's values start in an encoded row: a numeric column takes one value (two
-    with its observed flag when masked), a categorical one a value per level."""
+    """Where each column's values start in an encoded row, in ``columns`` order: the one place the
+    layout is walked (encode, the mixed likelihood and the explorer all index rows by it)."""
     starts, at = [], 0
     for c in columns:
         starts.append(at)
-        at += 1 + int(bool(c.get("masked"))) if c["type"] == "numeric" else len(c["levels"])
+        at += _size(c)
     return starts
 
 
 def width(columns: list[dict[str, Any]]) -> int:
     """D, the length of an encoded row."""
-    return sum(1 + int(bool(c.get("masked"))) if c["type"] == "numeric" else len(c["levels"]) for c in columns)
+    return sum(_size(c) for c in columns)
 
 
 def encode(header: list[str], rows: list[list[str]], columns: list[dict[str, Any]], where: str) -> np.ndarray:
@@ -155,13 +161,13 @@ def encode(header: list[str], rows: list[list[str]], columns: list[dict[str, Any
     if absent:
         raise DataError(f"{where}: lacks the column(s) {absent} the model was trained on")
     out = np.zeros((len(rows), width(columns)), dtype=np.float32)
-    at = 0
-    for c in columns:
+    for c, at in zip(columns, offsets(columns)):
         j = header.index(c["name"])
         values = [r[j] for r in rows]
         gaps = [i for i, v in enumerate(values) if _is_missing(v)]
         if c["type"] == "numeric":
-            if gaps and not c["masked"]:
+            masked = bool(c.get("masked"))
+            if gaps and not masked:
                 raise DataError(f"{where}: column '{c['name']}' has missing value(s) on line(s) {_lines(gaps)} "
                                 "but was complete in training; fill them")
             bad = [i for i, v in enumerate(values) if not _is_missing(v) and _as_float(v) is None]
@@ -171,9 +177,8 @@ def encode(header: list[str], rows: list[list[str]], columns: list[dict[str, Any
             x = np.array([0.0 if _is_missing(v) else float(v) for v in values])
             observed = np.array([0.0 if _is_missing(v) else 1.0 for v in values])
             out[:, at] = observed * (x - c["mean"]) / c["std"]  # gaps at the mean: 0
-            if c["masked"]:
+            if masked:
                 out[:, at + 1] = observed
-            at += 1 + int(c["masked"])
         else:
             index = {v: k for k, v in enumerate(c["levels"])}
             bad = [i for i, v in enumerate(values) if not _is_missing(v) and v not in index]
@@ -183,7 +188,6 @@ def encode(header: list[str], rows: list[list[str]], columns: list[dict[str, Any
             for i, v in enumerate(values):
                 if not _is_missing(v):
                     out[i, at + index[v]] = 1.0  # a gap stays all-zero
-            at += len(c["levels"])
     return out
 
 

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checkpoint import atomic_write_text
-from ..distributions import Bernoulli, Gaussian, LearnedGaussian
 from ..errors import VaekitError
+from ..likelihoods import Bernoulli, Gaussian, LearnedGaussian
 from ..nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from ..nn import conv_ops
 from ..nn.mlp import ACTIVATIONS

@@ -89,9 +89,9 @@ def check_exportable(model: nn.Module) -> list[str]:
     if model.conditional:
         raise ExportRefused(f"{name}: not exported: its encoder and decoder also take a label y, which "
                             f"{FORMAT} does not describe")
-    if cfg.likelihood == "mixed":
-        raise ExportRefused(f"{name}: not exported: the 'mixed' likelihood of a table (typed columns) has no "
-                            f"{FORMAT} description; image and array models export")
+    if model.likelihood.table:  # the declared trait: any table likelihood, built in or registered
+        raise ExportRefused(f"{name}: not exported: the '{cfg.likelihood}' likelihood of a table (typed columns) "
+                            f"has no {FORMAT} description; image and array models export")
     if model.latent_prior() is None:
         return [f"{name}: its prior p(z) is not exported (not a single Gaussian); encoder.onnx and decoder.onnx "
                 "still are: encode and decode outside Python, sample with vaekit"]

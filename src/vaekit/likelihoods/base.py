@@ -27,7 +27,8 @@ class Likelihood(nn.Module):
     ``reads`` the ModelConfig keys :meth:`from_config` uses (``sigma``, ``min_sigma``, ``columns``),
     refused by :mod:`vaekit.guard` for likelihoods that do not read them; ``table`` whether it models
     rows of a table (standardised numerics, one-hot groups; the likelihood a table source implies)
-    rather than pixels in [0, 1].
+    rather than pixels in [0, 1]. A table likelihood also provides :meth:`observed` and
+    :meth:`missing_cost`, which ``vaekit score`` ranks rows by.
     """
 
     name: str = ""  # set by register_likelihood
@@ -64,6 +65,16 @@ class Likelihood(nn.Module):
     def params(self, out: Tensor) -> dict[str, Tensor]:
         """The distribution's parameters by name, for code outside Python (ONNX export)."""
         raise NotImplementedError
+
+    def observed(self, x: Tensor) -> Tensor:
+        """Table likelihoods: the columns present in each row x (B, D) -> (B,), for ``vaekit score``."""
+        raise NotImplementedError(f"likelihood '{self.name}' does not count observed columns (a table likelihood does)")
+
+    def missing_cost(self, out: Tensor, x: Tensor) -> Tensor:
+        """Table likelihoods: the expected -log p of each row's missing cells, decoder outputs ``out``
+        (B, D) and rows x (B, D) -> (B,); 0 for a complete row. ``vaekit score`` adds it to the bound
+        so a row with gaps is not ranked as less anomalous for having fewer terms."""
+        raise NotImplementedError(f"likelihood '{self.name}' does not price missing cells (a table likelihood does)")
 
     @property
     def kind(self) -> str:

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data import Split
-from ..distributions import DiagonalGaussian, StandardNormal
+from ..distributions import DiagonalGaussian
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015, sec. 5.2
 COLLAPSE_KL = 0.1  # nats
@@ -116,7 +116,7 @@ def posterior_diagnostics(
     # Burda et al. sec. 5.2: A_u = Cov_x(E_{q(u|x)}[u]), the (biased, 1/N) variance over the data.
     activity = mu.var(0, unbiased=False) if n > 1 else torch.zeros(mu.shape[1], dtype=mu.dtype)
     active = int((activity > ACTIVE_THRESHOLD).sum())
-    analytic = diag and isinstance(getattr(model, "prior", None), StandardNormal)
+    analytic = diag and model.standard_prior
     kl_dim = (torch.stack(kls).sum(0) / n).tolist() if analytic else None
     mi = None
     if diag:

@@ -121,6 +121,13 @@ class Model(nn.Module):
         IWAE: its k); 1 for families that do not say."""
         return 1
 
+    @property
+    def standard_prior(self) -> bool:
+        """Whether p(z) = N(0, I) (codes live on its scale, KL splits per dimension), declared so that
+        callers (diagnostics, pictures, explore, gradvar) never probe the prior's type; False for a
+        family without a prior p(z) of its own."""
+        return False
+
     def latent_prior(self) -> dict[str, Tensor] | None:
         """The distribution ``sample`` draws the decoder's input from, when it is one Gaussian:
         ``{"mean": (D,), "scale_tril": (D, D)}`` (z = mean + scale_tril @ eps), for code outside

@@ -48,7 +48,7 @@ class VAE(Model):
         Estimator B (Kingma & Welling eq. 7, KL from Appendix B) uses the analytic KL when the prior
         is N(0, I); estimator A (eq. 6) averages log q(z|x) - log p(z) over the L samples.
         """
-        if self.cfg.kl == "analytic" and isinstance(self.prior, StandardNormal):
+        if self.cfg.kl == "analytic" and self.prior.standard:
             return q.kl_standard_normal()
         return (q.log_prob(z) - self.prior.log_prob(z)).mean(0)
 
@@ -105,9 +105,13 @@ class VAE(Model):
         """The posterior mean E_q[z] (B, D): a deterministic code."""
         return self.posterior(self.as_batch(x)).mu
 
+    @property
+    def standard_prior(self) -> bool:
+        return self.prior.standard
+
     def latent_prior(self) -> dict[str, Tensor] | None:
         """N(0, I) as mean and Cholesky factor; None for any other prior (e.g. the VampPrior)."""
-        if not isinstance(self.prior, StandardNormal):
+        if not self.prior.standard:
             return None
         return {"mean": torch.zeros(self.latent_dim), "scale_tril": torch.eye(self.latent_dim)}
 

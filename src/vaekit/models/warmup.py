@@ -24,7 +24,7 @@ from torch import Tensor
 
 from ..config import ModelConfig
 from ..distributed import global_batch_mean
-from ..distributions import LOG_2PI, DiagonalGaussian, StandardNormal
+from ..distributions import LOG_2PI, DiagonalGaussian
 from ..errors import ConfigError
 from ..guard import key, when_option
 from .base import register
@@ -92,7 +92,7 @@ class FreeBitsVAE(VAE):
 
     def kl_per_group(self, q: DiagonalGaussian, z: Tensor) -> Tensor:
         """KL per example and group (B, G): analytic (estimator B) or Monte Carlo over z (L, B, D)."""
-        assert isinstance(self.prior, StandardNormal)
+        assert self.prior.standard
         if self.cfg.kl == "analytic":
             per_dim = q.kl_standard_normal_per_dim()  # (B, D)
         else:  # log q(z_d|x) - log N(z_d; 0, 1), averaged over the L samples

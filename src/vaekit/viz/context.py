@@ -57,7 +57,7 @@ class Skip(Exception):
 
 def open_context(run_dir: str | Path, device: str = "cpu") -> PlotContext:
     """Load a run folder's model, metrics and data (as its config describes them) for plotting."""
-    from ..data.fingerprint import open_run_data  # reliability (issue 13): warns if the data changed
+    from ..data.fingerprint import open_run_data  # warns if the data changed since training
     from ..run import load_run
 
     run = load_run(run_dir, device)

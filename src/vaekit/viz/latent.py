@@ -21,10 +21,9 @@ def has_posterior(model: Model) -> bool:
 
 
 def has_standard_prior(model: Model) -> bool:
-    """True when p(z) = N(0, I): then codes live on the prior's scale, and KL splits per dimension."""
-    from ..distributions import StandardNormal
-
-    return isinstance(getattr(model, "prior", None), StandardNormal)
+    """True when p(z) = N(0, I): then codes live on the prior's scale, and KL splits per dimension
+    (declared on the model class, :attr:`vaekit.models.Model.standard_prior`)."""
+    return model.standard_prior
 
 
 def _device(model: Model) -> torch.device:
