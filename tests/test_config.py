@@ -42,15 +42,23 @@ def test_bad_values_are_named(raw, message):
         Config.from_dict(raw)
 
 
-def test_a_retired_key_is_dropped_with_its_reason_and_an_unknown_one_still_refused():
-    from vaekit.config import RETIRED
+def test_a_retired_key_is_dropped_from_a_saved_config_and_refused_where_a_user_wrote_it(tmp_path):
+    from vaekit.config import RETIRED, load_json, resolve
 
     assert "channels-last" in RETIRED["train.channels_last"]  # why it went, for whoever meets it in an old run
     for value in (True, False):
         raw = {"train": {"channels_last": value, "epochs": 3}}
-        cfg = Config.from_dict(raw)
+        cfg = Config.from_dict(raw, saved=True)
         assert cfg == Config.from_dict({"train": {"epochs": 3}}) and "channels_last" in raw["train"]  # raw kept
         assert "channels_last" not in cfg.to_dict()["train"]
+        saved = tmp_path / "config.json"  # an old run folder's config.json
+        saved.write_text(json.dumps(raw))
+        assert load_json(saved) == cfg
+        # written by a user now (a config file, --set): refused with the reason, never silently ignored
+        with pytest.raises(ConfigError, match=r"train\.channels_last was removed \(the conv layers"):
+            Config.from_dict(raw)
+        with pytest.raises(ConfigError, match="was removed"):
+            resolve("pytorch-example", overrides=[{"train": {"channels_last": value}}])
     with pytest.raises(ConfigError, match="unknown key 'channel_last'"):
         Config.from_dict({"train": {"channel_last": True}})
 

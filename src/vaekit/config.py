@@ -207,9 +207,15 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], where: str = "config") -> "Config":
-        """Build a config from a nested dict, rejecting unknown keys and wrong types (a retired key,
-        :data:`RETIRED`, is dropped: old run folders keep loading)."""
+    def from_dict(cls, raw: dict[str, Any], where: str = "config", *, saved: bool = False) -> "Config":
+        """Build a config from a nested dict, rejecting unknown keys and wrong types. A retired key
+        (:data:`RETIRED`) is dropped from a ``saved`` config (an old run folder's ``config.json``:
+        old runs keep loading) and refused, with its reason, anywhere a user wrote it."""
+        if not saved:
+            for dotted, why in RETIRED.items():
+                section, name = dotted.split(".")
+                if isinstance(raw.get(section), dict) and name in raw[section]:
+                    raise ConfigError(f"{where}: {dotted} was removed ({why}); drop it")
         cfg = build_dataclass(cls, without_retired(raw), where)
         validate(cfg)
         return cfg
@@ -393,7 +399,7 @@ def load_json(path: str | Path) -> Config:
         raise ConfigError(f"{p} is missing: is this a vaekit run folder?") from None
     except json.JSONDecodeError as err:
         raise ConfigError(f"{p} is not valid JSON ({err.msg} at line {err.lineno})") from None
-    return Config.from_dict(raw, where=str(p))
+    return Config.from_dict(raw, where=str(p), saved=True)
 
 
 __all__ = [
