@@ -8,8 +8,9 @@ the timing JSONs. Two formats are read: the alternating method (``"method": "alt
 medians over rounds, the ratio of medians with its range over rounds) and the older
 one-run-per-method files (labelled so). The result tables sit between
 ``<!-- table:NAME:start -->`` and ``<!-- table:NAME:end -->`` (NAME in :data:`BLOCKS`), in whichever
-Markdown file (README.md or docs/**/*.md) holds the markers; each is rendered from the JSON of its
-reproduction script (``benchmarks/model_family.py``, ``benchmarks/conditional_family.py``).
+Markdown file (README.md or docs/**/*.md) holds the markers; each is rendered from the JSON file(s)
+its reproduction wrote (``benchmarks/model_family.py``, ``benchmarks/conditional_family.py``,
+``benchmarks/seeds_conv.py``, and ``benchmarks/collect_run.py`` for documented ``vaekit`` commands).
 
 ``tests/test_speed_tables.py`` and ``tests/test_result_tables.py`` fail when a table in the docs
 differs from what this script makes, so a number cannot drift from the JSON it rests on.
