@@ -256,3 +256,13 @@ def test_the_determinism_run_counts_are_the_results():
     rows = result("determinism.json")["rows"]
     by = {t: sum(r["threads"] == t for r in rows) for t in (1, 2)}
     assert (f"{by[1]} one-epoch `pytorch-example` runs at 1 thread and {by[2]} at 2 threads" in page("docs/results.md"))
+
+
+def test_the_fast_bernoulli_shares_are_the_profile():
+    prof = result("nll-bernoulli.json")
+    s, med = prof["settings"], prof["median"]
+    assert abs(prof["nll"]["bce"] - prof["nll"]["fast"]) < 1e-4  # the two forms give the same estimate
+    assert prof["bce_share_of_is_nll"] == med["bce"]["log_prob_cpu_s"] / med["bce"]["total_cpu_s"]
+    assert (f"BCE-with-logits, {100 * prof['bce_share_of_is_nll']:.0f}% of the IS-NLL CPU time of the 784-400-20 MLP, "
+            f"takes two exps and a log per pixel; the same value comes in {100 * prof['fast_over_bce']:.0f}% of that "
+            f"time (medians of {s['rounds']} alternating rounds, {s['images']} test images × k = {s['k']}") in page("docs/results.md")
