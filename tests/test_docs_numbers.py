@@ -189,6 +189,11 @@ def test_the_keras_conv_studys_prose_is_its_results_files():
     kl = [e["kl"] for e in six["curve"]]
     assert max(kl[:4]) < 4.5 < 5 < kl[4]
     assert f"vaekit seed 6 sat there until epoch 4 and ends at {six['loss']:.2f}" in study
+    # the arithmetic the study quotes: Keras's effective Adam ε (β₂ = 0.999) and the heads' Glorot bounds
+    eff = lambda step: 1e-7 / (1 - 0.999**step) ** 0.5  # noqa: E731
+    sci = lambda v: f"{v:.1e}".replace("e-0", "e-")  # noqa: E731  (3.2e-6, as the page writes it)
+    assert f"{sci(eff(1))} at step 1 and {sci(eff(1000))} by step 1,000" in study
+    assert f"√(6/20) = {(6 / 20) ** 0.5:.3f} here instead of √(6/18) = {(6 / 18) ** 0.5:.3f}" in study
     runs = [r for lib in ("vaekit", "keras") for r in epoch2["results"][lib]]
     on = [r["kl"] for r in runs if r["loss"] > 180]
     off = [r["kl"] for r in runs if r["loss"] <= 180]
