@@ -164,3 +164,119 @@ def test_the_per_layer_comparison_with_keras_is_the_profile():
     for side in ("vaekit", "keras"):  # the totals are the layers' sums
         total = sum(r[side]["forward_ms"] + r[side]["backward_ms"] for r in v["layers"])
         assert abs(total - v[f"{side}_conv_layers_ms"]) < 1e-6
+
+def test_the_classifier_accuracy_and_reference_fids_are_the_fid_reference_json():
+    ref = result("fid-reference.json")
+    acc = ref["classifier"]
+    assert acc["test_accuracy"] == acc["header_test_accuracy"]  # the shipped file's header says what it scores
+    text = page("docs/evaluation.md")
+    assert f"2 conv layers, {100 * acc['test_accuracy']:.2f}% test accuracy" in text
+    fid = ref["fid"]
+    assert (f"the first {fid['images']:,} (which LeCun's MNIST page calls cleaner and easier) vs the last "
+            f"{fid['images']:,} are at FID {fid['test_last_half_vs_first_half']:.1f}, while {fid['images']:,} training "
+            f"images vs the first half are at {fid['train_random_vs_test_first_half']:.1f}") in text
+
+
+def test_the_keras_conv_studys_prose_is_its_results_files():
+    seeds, epoch2 = result("conv-seeds.json"), result("conv-seeds-epoch2.json")
+    study = page("docs/keras-conv.md")
+    st = seeds["settings"]
+    assert (st["epochs"], st["limit"], st["threads"], st["jobs"]) == (30, None, 1, 2)  # "30 epochs, all 70k images, 1 thread, two at a time"
+    assert "Every run: 30 epochs, all 70k images, 1 thread, two runs at a time" in study
+    s = seeds["summary"]
+    assert (f"means {s['vaekit']['mean']:.2f} vs {s['keras']['mean']:.2f} at epoch 30, over {s['vaekit']['runs']} and "
+            f"{s['keras']['runs']} seeds, about one standard deviation of either apart") in study
+    assert abs(s["vaekit"]["mean"] - s["keras"]["mean"]) <= 1.1 * max(s["vaekit"]["sd"], s["keras"]["sd"])
+    # the final model against the epoch-30 running mean: Keras's worse, vaekit's better, every seed
+    gap = {lib: [r["final_model_loss"] - r["loss"] for r in seeds["results"][lib]] for lib in ("vaekit", "keras")}
+    assert all(g > 0 for g in gap["keras"]) and all(g < 0 for g in gap["vaekit"])
+    assert (f"Keras's final model scores {min(gap['keras']):.1f}–{max(gap['keras']):.1f} worse than its epoch-30 "
+            f"running mean ({len(gap['keras'])} of {len(gap['keras'])} seeds), vaekit's {-max(gap['vaekit']):.1f}–"
+            f"{-min(gap['vaekit']):.1f} better ({len(gap['vaekit'])} of {len(gap['vaekit'])})") in study
+    # seed 6 sat on the plateau (KL of one dimension, below the others' ~5) until epoch 4
+    six = next(r for r in seeds["results"]["vaekit"] if r["seed"] == 6)
+    kl = [e["kl"] for e in six["curve"]]
+    assert max(kl[:4]) < 4.5 < 5 < kl[4]
+    assert f"vaekit seed 6 sat there until epoch 4 and ends at {six['loss']:.2f}" in study
+    # the arithmetic the study quotes: Keras's effective Adam ε (β₂ = 0.999) and the heads' Glorot bounds
+    eff = lambda step: 1e-7 / (1 - 0.999**step) ** 0.5  # noqa: E731
+    sci = lambda v: f"{v:.1e}".replace("e-0", "e-")  # noqa: E731  (3.2e-6, as the page writes it)
+    assert f"{sci(eff(1))} at step 1 and {sci(eff(1000))} by step 1,000" in study
+    assert f"√(6/20) = {(6 / 20) ** 0.5:.3f} here instead of √(6/18) = {(6 / 18) ** 0.5:.3f}" in study
+    runs = [r for lib in ("vaekit", "keras") for r in epoch2["results"][lib]]
+    on = [r["kl"] for r in runs if r["loss"] > 180]
+    off = [r["kl"] for r in runs if r["loss"] <= 180]
+    assert f"KL {min(on):.1f}–{max(on):.1f} at epoch 2, against {min(off):.1f}–{max(off):.1f} for the others" in study
+
+
+def test_the_model_family_prose_is_the_model_family_json():
+    runs = result("model-family.json")["runs"]
+    nll = {name: r["evaluation"]["nll"] for name, r in runs.items() if r["has_density"]}
+    text = page("docs/results.md")
+    published = {"vae": 86.76, "iwae-k5": 85.54, "vamp-relu": 85.57}  # the papers' figures in the table
+    for name, value in published.items():
+        assert runs[name]["published"]["nll"].startswith(str(value))
+    short = [nll[n] - p for n, p in published.items()]
+    assert f"**the runs with a published figure are {min(short):.0f}-{max(short):.0f} nats short of it**" in text
+    assert f"at a cost of about {nll['freebits'] - nll['vae']:.0f} nats of NLL" in text
+    assert f"costs about {nll['capacity'] - nll['vae']:.0f} nats of NLL" in text
+    assert f"still about {nll['vamp-relu'] - 85.57:.0f} nats short of the published 85.57" in text
+    units = {name: runs[name]["evaluation"]["active_units"] for name in ("vae", "freebits", "iwae-k5", "vamp-relu")}
+    assert (units["freebits"], units["iwae-k5"], units["vamp-relu"]) == (50, 50, 40)  # "50/50", "all 50", "40/40"
+    assert f"the plain VAE keeps {units['vae']}/50 units above the threshold" in text
+    tanh = [n for n in nll if runs[n]["config"]["activation"] == "tanh"]
+    assert min(tanh, key=nll.get) == "iwae-k5"  # "has the best NLL of the tanh runs"
+
+
+def test_the_conditional_prose_is_the_conditional_json():
+    ev = {name: r["evaluation"] for name, r in result("conditional-family.json")["runs"].items()}
+    text = page("docs/results.md")
+    vae = ev["vae"]["nll"]
+    assert (f"its NLL is about {ev['beta-0.5']['nll'] - vae:.1f} nats worse than β = 1; β = 4 switches off "
+            f"{ev['beta-4']['latent_dim'] - ev['beta-4']['active_units']} of the {ev['beta-4']['latent_dim']} units "
+            f"and costs about {ev['beta-4']['nll'] - vae:.1f} nats of NLL") in text
+    assert min(ev, key=lambda n: ev[n]["nll"]) in ("vae", "cvae")  # β = 1 gives the best likelihood
+    assert f"The **fullcov-vae** is about {ev['fullcov-vae']['nll'] - vae:.1f} nats worse than the diagonal VAE" in text
+    assert ev["hvae"]["nll"] > vae  # "worse than the one-layer VAE"
+
+
+def test_the_published_protocol_prose_and_the_compare_notes_are_their_runs():
+    iwae = result("iwae-paper-vae.json")
+    assert iwae["config"]["preset"] == "iwae-paper-vae" and iwae["made"]["threads"] == 1
+    assert iwae["evaluation"]["n"] == 10000 and iwae["evaluation"]["nll"]["k"] == 5000  # the published protocol
+    cmp_ = result("compare-mnist.json")
+    rows = {r["model"]: r for r in cmp_["comparison"]["rows"]}
+    text = page("docs/results.md")
+    assert rows["ae"]["mse"] < rows["vae"]["mse"] < rows["pca"]["mse"]  # "the autoencoder reconstructs best"
+    assert f"the VAE pays for its KL term (~{cmp_['last_metrics']['test_kl']:.0f} nats)" in text
+    assert f"has {rows['pca']['mse'] / rows['vae']['mse']:.1f}× the VAE's squared error" in text
+    assert all(rows[m]["knn"] > rows[m]["probe"] for m in ("vae", "ae", "pca"))  # "kNN reads it better ..."
+    assert rows["ae"]["fid"] < rows["vae"]["fid"] < rows["pca"]["fid"]  # "the autoencoder ... closer to the data"
+    assert cmp_["comparison"]["config"]["train"]["epochs"] == 10 and cmp_["comparison"]["config"]["train"]["threads"] == 1
+
+
+def test_the_shipped_models_size_and_the_bad_input_case_count_are_the_files():
+    shipped = sum(f.stat().st_size for f in PRETRAINED.rglob("*") if f.is_file())
+    assert f"Two trained models ship in the package ({shipped / 1e6:.1f} MB)" in page("docs/guide/export.md")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bad_inputs", ROOT / "tests" / "test_bad_inputs.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert f"`tests/test_bad_inputs.py`: {len(mod.CASES) + len(mod.RUN_CASES)} cases" in page("docs/guide/errors.md")
+
+
+def test_the_determinism_run_counts_are_the_results():
+    rows = result("determinism.json")["rows"]
+    by = {t: sum(r["threads"] == t for r in rows) for t in (1, 2)}
+    assert (f"{by[1]} one-epoch `pytorch-example` runs at 1 thread and {by[2]} at 2 threads" in page("docs/results.md"))
+
+
+def test_the_fast_bernoulli_shares_are_the_profile():
+    prof = result("nll-bernoulli.json")
+    s, med = prof["settings"], prof["median"]
+    assert abs(prof["nll"]["bce"] - prof["nll"]["fast"]) < 1e-4  # the two forms give the same estimate
+    assert prof["bce_share_of_is_nll"] == med["bce"]["log_prob_cpu_s"] / med["bce"]["total_cpu_s"]
+    assert (f"BCE-with-logits, {100 * prof['bce_share_of_is_nll']:.0f}% of the IS-NLL CPU time of the 784-400-20 MLP, "
+            f"takes two exps and a log per pixel; the same value comes in {100 * prof['fast_over_bce']:.0f}% of that "
+            f"time (medians of {s['rounds']} alternating rounds, {s['images']} test images × k = {s['k']}") in page("docs/results.md")

@@ -71,6 +71,13 @@ def test_every_result_table_in_the_docs_matches_its_committed_json(tables):
             f"{doc.name}'s table {name} differs from benchmarks/results: run python benchmarks/tables.py --write")
 
 
+def test_every_block_has_its_committed_results_file(tables):
+    for name, (files, _) in tables.BLOCKS.items():
+        for file in (files,) if isinstance(files, str) else files:
+            assert (tables.RESULTS / file).is_file(), f"block {name}: benchmarks/results/{file} is not committed"
+        assert not tables.render_block(name).startswith("(not measured yet"), name
+
+
 def test_the_committed_results_are_full_runs_not_smoke_checks():
     for file in ("model-family.json", "conditional-family.json"):
         d = json.loads((ROOT / "benchmarks" / "results" / file).read_text())
@@ -116,8 +123,8 @@ def test_write_fills_the_block_wherever_it_is_keeping_a_list_items_indentation(t
     (results / "conditional-family.json").write_text(json.dumps(CONDITIONAL))
     (tmp_path / "docs" / "results").mkdir(parents=True)
     page = tmp_path / "docs" / "results" / "mnist.md"
-    blocks = [f"{pad}{s}\n{pad}old\n{pad}{e}" for pad, (s, e) in
-              zip(["", "  ", "", "", ""], (tables.markers(n) for n in tables.BLOCKS))]
+    pads = ["", "  "] + [""] * (len(tables.BLOCKS) - 2)  # the second block sits in a list item
+    blocks = [f"{pad}{s}\n{pad}old\n{pad}{e}" for pad, (s, e) in zip(pads, (tables.markers(n) for n in tables.BLOCKS))]
     page.write_text("# Results\n\n- a list item:\n\n" + "\n\ntext\n\n".join(blocks) + "\n\nthe end\n")
     (tmp_path / "README.md").write_text("no tables here\n")
     written = tables.write_blocks(tmp_path, results)
@@ -142,3 +149,37 @@ def test_a_block_in_two_files_or_in_none_is_an_error(tables, tmp_path):
         tables.holder(start, end, tmp_path)
     with pytest.raises(ValueError, match="no file"):
         tables.holder(*tables.markers("conditional-results"), tmp_path)
+
+
+IWAE_RUN = {  # the fields of benchmarks/results/iwae-paper-vae.json the renderer reads
+    "epochs": 90, "train_cpu_seconds": 345.2, "config": {"batch_size": 100}, "made": {"threads": 1},
+    "train_process": {"user": 350.0, "sys": 5.0, "wall": 1620.0},
+    "evaluate_process": {"user": 398.0, "sys": 4.0, "wall": 1020.0},
+    "evaluation": {"n": 10000, "nll": {"value": 91.463, "se": 0.252, "mc_se": 0.0029, "k": 5000},
+                   "elbo": {"neg_elbo": 95.151}, "latent": {"active_units": 15, "latent_dim": 50}},
+}
+
+
+def test_the_published_protocol_block_derives_the_gap_and_the_bound_from_the_run(tables):
+    text = tables.render_iwae_paper(IWAE_RUN)
+    rows = text.splitlines()
+    assert rows[3] == ("| vaekit `iwae-paper-vae` | **91.46 ± 0.25** (SE over the 10,000 test images; MC SE 0.003) | 90 "
+                       "| 345 s CPU, 1 thread |")
+    assert "The honest gap is **4.7 nats**, from training 36x fewer epochs (at 5x fewer steps per epoch)" in text
+    assert "negative ELBO is 95.15, so importance sampling tightens the bound by 3.7 nats. 15 of the 50" in text
+    assert "(27 min wall on a shared machine)" in text and "(50,000,000 decoder passes) took 402 s of CPU time (17 min wall)" in text
+
+
+def test_the_keras_conv_rows_put_both_libraries_by_seed_with_each_ones_best_in_bold(tables):
+    run = lambda seed, loss, final: {"seed": seed, "loss": loss, "recon": loss - 6, "kl": 6.0,  # noqa: E731
+                                     "final_model_loss": final}
+    seeds = {"settings": {"target": 148.0, "epochs": 30},
+             "results": {"vaekit": [run(4, 149.3, 149.1), run(5, 147.9, 147.5)], "keras": [run(4, 149.5, 150.2)]},
+             "summary": {"vaekit": {"runs": 2, "mean": 148.6, "sd": 0.99, "min": 147.9, "max": 149.3, "at_or_below_target": 1},
+                         "keras": {"runs": 1, "mean": 149.5, "sd": 0.0, "min": 149.5, "max": 149.5, "at_or_below_target": 0}}}
+    rows = tables.render_keras_seeds(seeds).splitlines()
+    assert rows[2] == "| 4 | 149.30 (143.30 + 6.00) | 149.10 | **149.50** (143.50 + 6.00) | 150.20 |"
+    assert rows[3] == "| 5 | **147.90** (141.90 + 6.00) | 147.50 |  |  |"
+    assert rows[5] == "| **≤ 148** | 1 of 2 | 1 of 2 | 0 of 1 | 0 of 1 |"
+    pt = {"epochs": 10, "evaluation": {"seed": 0, "elbo": {"neg_elbo": 105.5, "recon": 79.9, "kl": 25.6}}}
+    assert "target ≤ 148 reached by 1 run of either library here |" in tables.render_classic(pt, seeds)
