@@ -7,7 +7,8 @@ CPU-hours of training so far (the sum of ``metrics.jsonl``'s per-epoch ``cpu_sec
 before that column existed count their wall seconds, one thread, and ``wall_epochs`` says how many),
 the NLL with its SE, and the held-out ELBO of that epoch. Rows already in the output are kept (their
 hours recomputed), so a rerun only evaluates new snapshots (resumable). ``--plot PNG`` draws the NLL
-against CPU-hours with the paper's 86.76 and the 0.5-nat target.
+against CPU-hours with the paper's 86.76 and the 0.5-nat target; ``--with CURVE.json ...`` adds other
+runs' curves (e.g. a faster recipe's) to the same plot.
 
     python benchmarks/iwae_curve.py /work/runs/iwae-paper-vae-full \\
         --out benchmarks/results/iwae-paper-vae-full-curve.json --n 2000 --k 1000 --every 5 \\
@@ -45,21 +46,30 @@ def cfg_name(out: dict) -> str:
     return Path(out["run"]).name
 
 
-def plot(out: dict, png: Path) -> None:
+def plot(curves: list[dict], png: Path) -> None:
+    """NLL against training CPU-hours, one line per curve JSON (all measured alike: same n, k)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = out["rows"]
+    if len({(c["n"], c["k"]) for c in curves}) > 1:
+        raise SystemExit("the curves were measured differently (n, k): they cannot share one plot")
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.errorbar([r["train_cpu_hours"] for r in rows], [r["nll"] for r in rows], yerr=[r["se"] for r in rows],
-                marker="o", ms=3, capsize=2, label=f"{cfg_name(out)}: epochs {rows[0]['epoch']}-{rows[-1]['epoch']} (bars: SE over the images)")
+    for out in curves:
+        rows = out["rows"]
+        cfg = out["config"]["train"]
+        ax.errorbar([r["train_cpu_hours"] for r in rows], [r["nll"] for r in rows], yerr=[r["se"] for r in rows],
+                    marker="o", ms=3, capsize=2,
+                    label=f"{cfg_name(out)} (batch {cfg['batch_size']}, {cfg['epochs']} epochs): "
+                          f"epochs {rows[0]['epoch']}-{rows[-1]['epoch']}")
     ax.axhline(PAPER_NLL, color="k", lw=0.8, ls="--", label=f"Burda et al.: {PAPER_NLL}")
     ax.axhline(TARGET_NLL, color="tab:red", lw=0.8, ls=":", label=f"target: {TARGET_NLL:.2f}")
-    ax.set_xlabel("training CPU-hours (one thread)")
+    ax.set_xlabel("training CPU-hours (one thread); bars: SE over the images")
+    out = curves[0]
     ax.set_ylabel(f"-log p(x) [nats], IS k={out['k']}, first {out['n']} test images")
-    ax.set_ylim(PAPER_NLL - 1, max(r["nll"] for r in rows[1:] or rows) + 1)
+    tail = [r["nll"] for c in curves for r in (c["rows"][1:] or c["rows"])]
+    ax.set_ylim(PAPER_NLL - 1, max(tail) + 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -77,6 +87,8 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="evaluate every Nth snapshot (the last always)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--plot", type=Path, help="also draw the curve into this PNG")
+    ap.add_argument("--with", dest="others", type=Path, nargs="*", default=[], metavar="CURVE_JSON",
+                    help="other runs' curve JSONs (this script's --out) drawn in the same plot")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -112,7 +124,7 @@ def main() -> None:
         write(args, cfg, rows, metrics)
     out = write(args, cfg, rows, metrics)
     if args.plot:
-        plot(out, args.plot)
+        plot([out] + [json.loads(p.read_text()) for p in args.others], args.plot)
 
 
 def write(args: argparse.Namespace, cfg, rows: dict[int, dict], metrics: dict[int, dict]) -> dict:  # noqa: ANN001

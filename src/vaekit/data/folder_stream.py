@@ -54,6 +54,7 @@ class ImageRows:
             grayscale = all(m in GREY_MODES for m in modes if m is not None)
         self.mode = "L" if grayscale else "RGB"
         self.size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
+        self.shape: tuple[int, ...] | None = None  # set from the first image: every other must match it
         first = self.decode(0)
         self.shape = (len(self.files), *first.shape)
         self.y = None if labels is None else torch.tensor(labels, dtype=torch.int64)
@@ -61,7 +62,7 @@ class ImageRows:
     def decode(self, i: int) -> np.ndarray:
         """Image ``i`` as uint8 (C, H, W); a size other than the first image's is an error."""
         a = _decode(self.files[i], self.mode, self.size).transpose(2, 0, 1)
-        if hasattr(self, "shape") and a.shape != self.shape[1:]:
+        if self.shape is not None and a.shape != self.shape[1:]:
             raise DataError(f"{self.files[i]}: is {a.shape[1]}x{a.shape[2]} but the first image is "
                             f"{self.shape[2]}x{self.shape[3]}; set data.image_size=[H,W] to resize all")
         return a

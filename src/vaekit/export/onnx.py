@@ -25,6 +25,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
+from .. import __version__
 from ..checkpoint import atomic_write_bytes, atomic_write_text
 from ..errors import VaekitError
 
@@ -177,7 +178,7 @@ def export_onnx(run: Any, out: str | Path, *, inputs: Tensor | None = None,
     prior = model.latent_prior()
     meta = {
         "format": FORMAT,
-        "vaekit": __import__("vaekit").__version__,
+        "vaekit": __version__,
         "opset": OPSET,
         "model": model.name,
         "latent_dim": model.latent_dim,
