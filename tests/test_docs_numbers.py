@@ -167,6 +167,11 @@ def test_the_per_layer_comparison_with_keras_is_the_profile():
     for side in ("vaekit", "keras"):  # the totals are the layers' sums
         total = sum(r[side]["forward_ms"] + r[side]["backward_ms"] for r in v["layers"])
         assert abs(total - v[f"{side}_conv_layers_ms"]) < 1e-6
+    # the page's reading of the numbers
+    assert v["step_ms"]["keras"] < v["keras_conv_layers_ms"] and v["step_ms"]["vaekit"] > v["vaekit_conv_layers_ms"]
+    bound = v["step_ms"]["keras"] / 1.15
+    assert f"would have to take at most {bound:.1f} ms, less than vaekit's five convolutions" in text
+    assert bound < v["vaekit_conv_layers_ms"]
 
 def test_the_classifier_accuracy_and_reference_fids_are_the_fid_reference_json():
     ref = result("fid-reference.json")
