@@ -12,7 +12,7 @@ runs' curves (e.g. a faster recipe's) to the same plot.
 
     python benchmarks/iwae_curve.py /work/runs/iwae-paper-vae-full \\
         --out benchmarks/results/iwae-paper-vae-full-curve.json --n 2000 --k 1000 --every 5 \\
-        --plot docs/images/iwae-paper-vae-curve.png
+        --plot docs/images/iwae-paper-vae-curve.png --docs docs/results.md
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="evaluate every Nth snapshot (the last always)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--plot", type=Path, help="also draw the curve into this PNG")
+    ap.add_argument("--docs", type=Path, help="rewrite the latest-snapshot sentence in this page (docs/results.md)")
     ap.add_argument("--with", dest="others", type=Path, nargs="*", default=[], metavar="CURVE_JSON",
                     help="other runs' curve JSONs (this script's --out) drawn in the same plot")
     args = ap.parse_args()
@@ -125,6 +126,28 @@ def main() -> None:
     out = write(args, cfg, rows, metrics)
     if args.plot:
         plot([out] + [json.loads(p.read_text()) for p in args.others], args.plot)
+    if args.docs:
+        write_docs_block(out, args.docs)
+
+
+DOCS_START, DOCS_END = "<!-- iwae-curve:start (benchmarks/iwae_curve.py) -->", "<!-- iwae-curve:end -->"
+
+
+def docs_block(out: dict) -> str:
+    """The results page's sentence on the latest snapshot (tests/test_docs_numbers.py checks it)."""
+    r = out["rows"][-1]
+    return (f"Latest snapshot: epoch {r['epoch']:,} of {out['config']['train']['epochs']:,} after "
+            f"{r['train_cpu_hours']:.2f} CPU-hours of training, −log p(x) =\n{r['nll']:.2f} ± {r['se']:.2f} nats "
+            f"(SE over the {out['n']:,} images; the paper's protocol, k = 5000 on all\n10,000 images, is run on the "
+            f"final weights).")
+
+
+def write_docs_block(out: dict, page: Path) -> None:
+    text = page.read_text()
+    head, rest = text.split(DOCS_START, 1)
+    _, tail = rest.split(DOCS_END, 1)
+    page.write_text(f"{head}{DOCS_START}\n{docs_block(out)}\n{DOCS_END}{tail}")
+    print(f"wrote the latest snapshot into {page}")
 
 
 def write(args: argparse.Namespace, cfg, rows: dict[int, dict], metrics: dict[int, dict]) -> dict:  # noqa: ANN001

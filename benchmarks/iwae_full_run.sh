@@ -6,10 +6,14 @@
 #
 #   benchmarks/iwae_full_run.sh start    # restore RUN from the repository if needed, resume in the background
 #   benchmarks/iwae_full_run.sh save     # stop it at a checkpoint (SIGTERM) and copy its state into the repository
+#
+# Another run kept the same way (e.g. a faster recipe's candidate): RUN=/work/runs/NAME
+# KEEP=benchmarks/runs/NAME CORE=0 NICE=19 benchmarks/iwae_full_run.sh start|save (it resumes from its
+# own config.json; only the full protocol starts from a preset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${RUN:-/work/runs/iwae-paper-vae-full}
-KEEP=benchmarks/runs/iwae-paper-vae-full
+KEEP=${KEEP:-benchmarks/runs/iwae-paper-vae-full}
 LOG=${LOG:-$(dirname "$RUN")/iwae-full.log}
 case "${1:-}" in
   start)
@@ -21,7 +25,7 @@ case "${1:-}" in
     else
       args=(--preset iwae-paper-vae-full --out "$RUN")
     fi
-    OMP_NUM_THREADS=1 nohup nice -n "${NICE:-0}" taskset -c 1 vaekit train "${args[@]}" --threads 1 --no-progress \
+    OMP_NUM_THREADS=1 nohup nice -n "${NICE:-0}" taskset -c "${CORE:-1}" vaekit train "${args[@]}" --threads 1 --no-progress \
       --set train.tensorboard=false >> "$LOG" 2>&1 &
     echo "training in the background (pid $!), log $LOG"
     ;;
