@@ -4,6 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import vaekit
+
 from vaekit.distributions import DiagonalGaussian, StandardNormal
 from vaekit.likelihoods import Bernoulli, Gaussian, LearnedGaussian
 
@@ -103,3 +105,31 @@ def test_likelihoods_are_imported_from_their_own_package_only():
 
     for name in ("Bernoulli", "Gaussian", "LearnedGaussian", "Likelihood", "build_likelihood"):
         assert name in lik.__all__ and not hasattr(dists, name), name
+
+
+@pytest.mark.parametrize("name", sorted(n for n, cls in vaekit.MODELS.items() if cls.has_posterior))
+def test_every_models_posterior_provides_the_declared_protocol(name):
+    """What vaekit.distributions.Posterior declares, every family's q(z|x) provides with the right
+    shapes; the per-dimension KL is a split of the total KL, or None where it does not split."""
+    import typing
+
+    from vaekit.config import resolve
+    from vaekit.distributions import Posterior
+    from vaekit.models import build
+
+    declared = {m for m in vars(Posterior) if not m.startswith("_")} | set(typing.get_type_hints(Posterior))
+    assert declared >= {"mu", "marginal_var", "rsample", "log_prob", "kl_standard_normal", "kl_standard_normal_per_dim"}
+    cfg = resolve("pytorch-example", overrides=[{"model": {"name": name, "hidden": [16], "latent_dim": 3}}]).model
+    torch.manual_seed(0)
+    model = build(cfg, (1, 8, 8))
+    q = model.posterior(torch.rand(5, 1, 8, 8))
+    for member in declared:
+        assert hasattr(q, member), f"{name}: posterior lacks {member}"
+    assert q.mu.shape == q.marginal_var.shape == (5, 3) and bool((q.marginal_var > 0).all())
+    z = q.rsample(2)
+    assert z.shape == (2, 5, 3) and q.log_prob(z).shape == (2, 5)
+    per_dim = q.kl_standard_normal_per_dim()
+    if per_dim is not None:
+        torch.testing.assert_close(per_dim.sum(-1), q.kl_standard_normal())
+    else:
+        assert name == "fullcov-vae"  # the one posterior with correlated dimensions

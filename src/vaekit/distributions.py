@@ -6,11 +6,35 @@ written in log space.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import Tensor, nn
 
 # Imports go one way only: vaekit.likelihoods imports nothing from this module.
 from .likelihoods.base import LOG_2PI
+
+
+class Posterior(Protocol):
+    """What every q(z|x) provides; callers use this, never the concrete type.
+
+    Implemented by :class:`DiagonalGaussian` and ``vaekit.models.fullcov.FullCovGaussian``.
+    """
+
+    mu: Tensor  # E_q[z] (B, D)
+
+    @property
+    def marginal_var(self) -> Tensor: ...  # Var_q(z_d) per dimension (B, D)
+
+    def rsample(self, n: int = 1) -> Tensor: ...  # (n, B, D), reparameterised
+
+    def log_prob(self, z: Tensor) -> Tensor: ...  # (..., B, D) -> (..., B)
+
+    def kl_standard_normal(self) -> Tensor: ...  # KL(q || N(0, I)) (B,)
+
+    def kl_standard_normal_per_dim(self) -> Tensor | None: ...  # (B, D); None when it does not split by dimension
+
+    def params(self) -> dict[str, Tensor]: ...  # by name, for code outside Python (ONNX)
 
 
 class DiagonalGaussian:
@@ -82,4 +106,4 @@ class StandardNormal(Prior):
         return torch.randn(n, dim, device=device)
 
 
-__all__ = ["LOG_2PI", "DiagonalGaussian", "Prior", "StandardNormal"]
+__all__ = ["LOG_2PI", "DiagonalGaussian", "Posterior", "Prior", "StandardNormal"]

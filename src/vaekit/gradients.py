@@ -15,25 +15,16 @@ deterministic) gradient adds no variance to either.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Callable, Literal
 
 import torch
 from torch import Tensor
 
+from .distributions import Posterior
 from .errors import VaekitError
 
 Estimator = Literal["reparam", "score", "score-baseline"]
 ESTIMATORS: tuple[Estimator, ...] = ("reparam", "score", "score-baseline")
-
-
-class Posterior(Protocol):
-    """What the estimators need from q(z|x): reparameterised draws and a log-density."""
-
-    mu: Tensor
-
-    def rsample(self, n: int = 1) -> Tensor: ...  # (n, B, D)
-
-    def log_prob(self, z: Tensor) -> Tensor: ...  # (..., B, D) -> (..., B)
 
 
 def surrogate(kind: Estimator, q: Posterior, f: Callable[[Tensor], Tensor], baseline: Tensor | None = None) -> Tensor:

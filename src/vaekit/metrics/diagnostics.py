@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data import Split
-from ..distributions import DiagonalGaussian
+from ..distributions import DiagonalGaussian, Posterior
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015, sec. 5.2
 COLLAPSE_KL = 0.1  # nats
@@ -103,12 +103,13 @@ def posterior_diagnostics(
     try:
         for start in range(0, len(split), batch_size):
             x = split.x[start : start + batch_size].to(device)
-            q = model.posterior(x)
+            q: Posterior = model.posterior(x)
             mus.append(q.mu.double())  # (B, D)
-            diag = diag and isinstance(q, DiagonalGaussian)
+            per_dim = q.kl_standard_normal_per_dim()  # None for a posterior with correlated dimensions
+            diag = diag and per_dim is not None
             if diag:
-                logvars.append(q.logvar.double())
-                kls.append(q.kl_standard_normal_per_dim().double().sum(0))  # (D,)
+                logvars.append(torch.log(q.marginal_var).double())  # (B, D)
+                kls.append(per_dim.double().sum(0))  # (D,)
     finally:
         model.train(was)
     mu = torch.cat(mus)  # (N, D)

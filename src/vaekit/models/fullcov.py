@@ -64,6 +64,10 @@ class FullCovGaussian:
         d = self.mu.shape[-1]
         return -0.5 * (d * LOG_2PI + self.log_det() + u.pow(2).sum(-1))
 
+    def kl_standard_normal_per_dim(self) -> None:
+        """None: with correlated dimensions the KL does not split into per-dimension terms."""
+        return None
+
     def kl_standard_normal(self) -> Tensor:
         """Analytic KL(q || N(0, I)) = 1/2 (tr Sigma + mu^T mu - D - log det Sigma): (B,)."""
         tr = self.scale_tril.pow(2).sum((-1, -2))  # tr(L L^T) = ||L||_F^2
