@@ -131,6 +131,14 @@ def test_a_registered_likelihood_and_source_train_evaluate_and_load(registered, 
     assert report["elbo"]["kl"] == pytest.approx(run.metrics[-1]["test_kl"], rel=1e-5)
     assert math.isfinite(report["nll"]["value"]) and report["nll"]["k"] == 8
 
+    pytest.importorskip("onnxruntime")
+    from vaekit.export.onnx import ExportRefused, export_onnx
+
+    # ONNX describes the built-in likelihoods only: a registered one is refused by name, before any file
+    with pytest.raises(ExportRefused, match=r"^vae: not exported: the 'laplace' likelihood has no vaekit-onnx/1"):
+        export_onnx(vaekit.load_run(tmp_path / "run"), tmp_path / "onnx")
+    assert not (tmp_path / "onnx").exists()
+
 
 @pytest.mark.parametrize(("raw", "error"), [
     ({"model": {"likelihood": "laplace", "sigma": 0.5}}, None),  # the key it declares it reads

@@ -93,6 +93,9 @@ def check_exportable(model: nn.Module) -> list[str]:
     if model.likelihood.table:  # the declared trait: any table likelihood, built in or registered
         raise ExportRefused(f"{name}: not exported: the '{cfg.likelihood}' likelihood of a table (typed columns) "
                             f"has no {FORMAT} description; image and array models export")
+    if cfg.likelihood not in DESCRIBED:  # e.g. one registered from user code
+        raise ExportRefused(f"{name}: not exported: the '{cfg.likelihood}' likelihood has no {FORMAT} description "
+                            f"(described: {', '.join(DESCRIBED)})")
     if model.latent_prior() is None:
         return [f"{name}: its prior p(z) is not exported (not a single Gaussian); encoder.onnx and decoder.onnx "
                 "still are: encode and decode outside Python, sample with vaekit"]
@@ -134,6 +137,9 @@ def data_description(cfg: Any) -> dict[str, Any]:
     }[d.binarize]
     return {"source": d.source, "pixel_range": [0.0, 1.0], "scaling": "8-bit pixels divided by 255",
             "binarize": d.binarize, "binarized": binarized}
+
+
+DESCRIBED = ("bernoulli", "gaussian", "gaussian-learned")  # the likelihoods the format describes
 
 
 def likelihood_description(cfg: Any) -> dict[str, Any]:
