@@ -93,6 +93,18 @@ def build(latent: int, seed: int):  # noqa: ANN201 - keras types, imported late
     return VAE(), encoder, decoder
 
 
+def setup_tf(threads: int, seed: int):  # noqa: ANN201 - (tensorflow, keras) modules, imported here
+    """TensorFlow with ``threads`` intra- and inter-op threads, and Keras seeded with ``seed``."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return tf, keras
+
+
 def final_model_loss(encoder, decoder, digits: np.ndarray, batch: int = 1000) -> dict:  # noqa: ANN001
     """The trained model's loss on all of ``digits`` (z sampled, as in training): what vaekit logs
     as ``trainset_loss``. The example itself prints only the running means of fit()."""
@@ -119,13 +131,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=128)
     args = ap.parse_args()
 
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    import keras
-
-    keras.utils.set_random_seed(args.seed)
+    tf, keras = setup_tf(args.threads, args.seed)
     digits = np.load(args.data)
     vae, encoder, decoder = build(latent=2, seed=args.seed)
     vae.compile(optimizer=keras.optimizers.Adam())

@@ -85,13 +85,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    import tensorflow as tf
+    from _keras_conv import setup_tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    import keras
-
-    keras.utils.set_random_seed(args.seed)
+    tf, keras = setup_tf(args.threads, args.seed)
     fns = layer_fns(tf, keras)
     flat = {f"{n}/f": f for n, (f, _) in fns.items()} | {f"{n}/fb": b for n, (_, b) in fns.items()}
     flat["step"] = step_fn(tf, keras, args.seed)
