@@ -67,9 +67,9 @@ class AVAE(VAE):
         r_logvar = torch.full_like(z, math.log(1 - rho**2))  # (B, D)
         return diag_gaussian_kl(q_tilde.mu, q_tilde.logvar, rho * z, r_logvar).sum(-1)
 
-    def bound(self, x: Tensor, q: DiagonalGaussian, z: Tensor, step: int) -> Terms:
+    def bound(self, x: Tensor, q: DiagonalGaussian, z: Tensor, step: int, y: Tensor | int | None = None) -> Terms:
         """The VAE's terms plus lambda * consistency, from the first posterior sample z[0] (B, D)."""
-        terms = super().bound(x, q, z, step)
+        terms = super().bound(x, q, z, step, y)
         cons = self.consistency(z[0])  # (B,)
         extra = {**terms.extra, "consistency": cons}
         return Terms(loss=terms.loss + self.options.weight * cons, recon=terms.recon, kl=terms.kl, extra=extra)

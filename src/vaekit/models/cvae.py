@@ -11,6 +11,9 @@ as an unconditional one with a uniform p(y): log p(x) >= log sum_y p(y) exp(ELBO
 ELBO with the optimal q(y|x) = softmax_y ELBO(x, y); ``extra["kl_y"]`` = KL(q(y|x) || p(y)).
 Training without labels is an error. ``encode``/``reconstruct`` without labels use the label whose
 bound (at z = posterior mean) is highest; ``sample(n)`` without a label cycles through 0..K-1.
+
+It has no ``forward`` of its own: the VAE's forward passes y to the label-aware hooks
+(``posterior``, ``decode_params``, ``bound``) and, without labels, calls ``unlabelled_terms``.
 """
 
 from __future__ import annotations
@@ -84,7 +87,9 @@ class CVAE(VAE):
         mu, logvar = self.encoder(self._encoder_input(x, oh)).chunk(2, dim=-1)  # (B, D) each
         return DiagonalGaussian(mu, logvar)
 
-    def posterior(self, x: Tensor, y: Tensor | None = None) -> DiagonalGaussian:
+    # ---- the hooks of the VAE, with labels ------------------------------------------------
+
+    def posterior(self, x: Tensor, y: Tensor | int | None = None) -> DiagonalGaussian:
         """q(z|x, y); without y, y is the label :meth:`infer_label` picks."""
         y = self.infer_label(x) if y is None else y
         return self.posterior_y(x, self.one_hot(y, len(x), x.device))
@@ -93,48 +98,38 @@ class CVAE(VAE):
         """Decoder output for codes z (..., B, D) and one-hot y (B, K)."""
         return super().decode_params(torch.cat([z, oh.expand(*z.shape[:-1], oh.shape[-1])], -1))
 
-    def decode_params(self, z: Tensor, y: Tensor | int | None = None) -> Tensor:  # type: ignore[override]
+    def decode_params(self, z: Tensor, y: Tensor | int | None = None) -> Tensor:
+        """Decoder output for codes z (..., B, D) and labels y (B,) or one int."""
         if y is None:
             raise VaekitError("cvae: decoding needs labels y (the decoder is p(x|z, y))")
         return self.decode_params_y(z, self.one_hot(y, z.shape[-2], z.device))
 
     @torch.no_grad()
-    def decode(self, z: Tensor, y: Tensor | int | None = None) -> Tensor:  # type: ignore[override]
+    def decode(self, z: Tensor, y: Tensor | int | None = None) -> Tensor:
         """E[x|z, y] for codes z (N, D) and labels y (N,) or one int. Without y, E[x|z] of the model
         with y marginalised: sum_y p(y) E[x|z, y], p(y) uniform (y and z are independent a priori)."""
         if y is None:
             return torch.stack([self.likelihood.mean(self.decode_params(z, c)) for c in range(self.num_classes)]).mean(0)
         return self.likelihood.mean(self.decode_params(z, y))
 
-    # ---- the bound --------------------------------------------------------------------------
+    # ---- the bound without labels -----------------------------------------------------------
 
-    def conditional_terms(self, x: Tensor, oh: Tensor, samples: int, step: int) -> Terms:
-        """Per-example terms (B,) of the negative conditional ELBO -log p(x|y) bound."""
-        q = self.posterior_y(x, oh)
-        z = q.rsample(samples)  # (L, B, D)
-        recon = -self.likelihood.log_prob(self.decode_params_y(z, oh), x).mean(0)  # (B,)
-        kl = self.kl_term(q, z)  # (B,)
-        return Terms(loss=recon + self.kl_penalty(kl, q, z, step), recon=recon, kl=kl)
-
-    def forward(
-        self, x: Tensor, y: Tensor | None = None, *, samples: int | None = None, step: int = 0, reduce: bool = True
-    ) -> Terms:
-        """The conditional bound given labels y (B,); the label-marginal bound without them (eval only)."""
-        L = samples or self.cfg.samples
-        if y is not None:
-            terms = self.conditional_terms(x, self.one_hot(y, len(x), x.device), L, step)
-        elif self.training:
+    def unlabelled_terms(self, x: Tensor, samples: int, step: int) -> Terms:
+        """The label-marginal bound (eval only): per-example terms (B,) with y summed out under a
+        uniform p(y); with labels, ``forward`` is the VAE's with y passed to the hooks."""
+        if self.training:
             raise DataError("cvae: training needs class labels y with every batch; this data has none")
-        else:
-            per = [self.conditional_terms(x, self.one_hot(c, len(x), x.device), L, step) for c in range(self.num_classes)]
-            loss_k = torch.stack([t.loss for t in per])  # (K, B)
-            w = torch.softmax(-loss_k, 0)  # q(y|x), optimal for the bound
-            kl_y = (w * torch.log(w * self.num_classes + 1e-30)).sum(0)  # KL(q(y|x) || uniform)
-            recon = (w * torch.stack([t.recon for t in per])).sum(0)
-            kl_z = (w * torch.stack([t.kl for t in per])).sum(0)
-            # sum_y w (loss_y) + KL(w || U) = -log sum_y p(y) exp(-loss_y): the marginal bound.
-            terms = Terms(loss=(w * loss_k).sum(0) + kl_y, recon=recon, kl=kl_z + kl_y, extra={"kl_y": kl_y})
-        return terms.mean() if reduce else terms
+        per = []
+        for c in range(self.num_classes):  # the conditional bound -log p(x|y=c) for every label
+            q = self.posterior(x, c)
+            per.append(self.bound(x, q, q.rsample(samples), step, c))  # z: (L, B, D)
+        loss_k = torch.stack([t.loss for t in per])  # (K, B)
+        w = torch.softmax(-loss_k, 0)  # q(y|x), optimal for the bound
+        kl_y = (w * torch.log(w * self.num_classes + 1e-30)).sum(0)  # KL(q(y|x) || uniform)
+        recon = (w * torch.stack([t.recon for t in per])).sum(0)
+        kl_z = (w * torch.stack([t.kl for t in per])).sum(0)
+        # sum_y w (loss_y) + KL(w || U) = -log sum_y p(y) exp(-loss_y): the marginal bound.
+        return Terms(loss=(w * loss_k).sum(0) + kl_y, recon=recon, kl=kl_z + kl_y, extra={"kl_y": kl_y})
 
     @torch.no_grad()
     def log_weights(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Tensor:
@@ -175,17 +170,13 @@ class CVAE(VAE):
         return torch.stack(scores).argmax(0)
 
     @torch.no_grad()
-    def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:  # type: ignore[override]
-        """E_q[z|x, y] (B, D); without y, for the label :meth:`infer_label` picks."""
-        return self.posterior(self.as_batch(x), y).mu
-
-    @torch.no_grad()
-    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def reconstruct(self, x: Tensor, y: Tensor | int | None = None) -> Tensor:
+        """E[x | z = E_q[z|x, y], y]; without y, for the label :meth:`infer_label` picks."""
         y = self.infer_label(x) if y is None else y
         return self.decode(self.encode(x, y), y)
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, label: int | None = None) -> Tensor:  # type: ignore[override]
+    def sample(self, n: int, temperature: float = 1.0, label: int | None = None) -> Tensor:
         """``n`` draws z ~ N(0, T^2 I) decoded with ``label`` (all n), or labels 0, 1, ..., K-1, 0, ..."""
         device = next(self.parameters()).device
         if label is not None and not 0 <= int(label) < self.num_classes:

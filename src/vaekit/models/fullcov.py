@@ -97,8 +97,8 @@ class FullCovVAE(VAE):
         # mu (D) + log diag L (D) + strictly-lower entries (D(D-1)/2) = D(D+3)/2 outputs.
         self.encoder = build_encoder(cfg, shape, d * (d + 3) // 2)
 
-    def posterior(self, x: Tensor) -> FullCovGaussian:  # type: ignore[override]
-        """q(z|x) for a batch x (B, *S)."""
+    def posterior(self, x: Tensor, y: Tensor | int | None = None) -> FullCovGaussian:  # type: ignore[override]
+        """q(z|x) for a batch x (B, *S) (no labels: y is ignored)."""
         h = self.encoder(x)  # (B, D(D+3)/2)
         d = self.latent_dim
         return FullCovGaussian(h[:, :d], tril_from_features(h[:, d:], d))

@@ -29,9 +29,11 @@ from .base import Terms, register
 from .vae import VAE
 
 
-def log_weights_from(model: VAE, x: Tensor, q: DiagonalGaussian, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """log p(x|z_i), log p(z_i), log q(z_i|x) for samples z (k, B, D): each (k, B)."""
-    log_px = model.likelihood.log_prob(model.decode_params(z), x)  # (k, B)
+def log_weights_from(
+    model: VAE, x: Tensor, q: DiagonalGaussian, z: Tensor, y: Tensor | int | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """log p(x|z_i, y), log p(z_i), log q(z_i|x, y) for samples z (k, B, D): each (k, B)."""
+    log_px = model.likelihood.log_prob(model.decode_params(z, y), x)  # (k, B)
     return log_px, model.prior.log_prob(z), q.log_prob(z)
 
 
@@ -65,9 +67,9 @@ class IWAE(VAE):
         """k, the number of importance samples."""
         return self.options.k
 
-    def bound(self, x: Tensor, q: DiagonalGaussian, z: Tensor, step: int) -> Terms:
+    def bound(self, x: Tensor, q: DiagonalGaussian, z: Tensor, step: int, y: Tensor | int | None = None) -> Terms:
         """-L_k and the negative-ELBO terms from the same k samples z (k, B, D)."""
-        log_px, log_pz, log_qz = log_weights_from(self, x, q, z)  # (k, B) each
+        log_px, log_pz, log_qz = log_weights_from(self, x, q, z, y)  # (k, B) each
         log_w = log_px + log_pz - log_qz  # (k, B): log p(x, z_i) / q(z_i|x)
         # log (1/k) sum_i w_i, stably; its gradient weights each sample by its normalised w_i (eq. 14)
         bound = torch.logsumexp(log_w, dim=0) - math.log(z.shape[0])  # (B,)

@@ -1,8 +1,15 @@
 """The VAE of Kingma & Welling (2014): Gaussian encoder, any likelihood, a prior, the SGVB bound.
 
 Variants override one hook — ``kl_term`` (estimator), ``kl_weight`` (beta, warm-up),
-``kl_penalty`` (capacity, free bits), ``make_prior`` (VampPrior, mixtures), ``bound`` (IWAE) —
-and never ``forward``.
+``kl_penalty`` (capacity, free bits), ``make_prior`` (VampPrior, mixtures), ``bound`` (IWAE),
+``posterior`` (full covariance) — and never ``forward``.
+
+A conditional variant (the cvae: q(z|x, y), p(x|z, y)) plugs in through the same hooks. Every
+label-aware hook takes the batch's labels as an optional last argument ``y`` (B,), which the
+unconditional families ignore: ``posterior(x, y)``, ``decode_params(z, y)``, ``bound(x, q, z, step,
+y)``, and the public ``encode``/``decode``/``reconstruct`` (``sample`` takes ``label``). The variant
+sets ``conditional = True``, reads y in ``posterior`` and ``decode_params``, and implements
+``unlabelled_terms``: what ``forward`` returns for a batch without labels (the base raises).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from torch import Tensor
 
 from ..config import ModelConfig
 from ..distributions import DiagonalGaussian, Prior, StandardNormal
+from ..errors import VaekitError
 from ..likelihoods import build_likelihood
 from ..nn import build_decoder, build_encoder
 from .base import Model, Terms, register
@@ -54,18 +62,29 @@ class VAE(Model):
 
     # ---- the model --------------------------------------------------------------------------
 
-    def posterior(self, x: Tensor) -> DiagonalGaussian:
-        """q(z|x) for a batch x (B, *S)."""
+    def posterior(self, x: Tensor, y: Tensor | int | None = None) -> DiagonalGaussian:
+        """q(z|x) for a batch x (B, *S); labels y (B,) or one int are for conditional variants
+        (ignored here)."""
         mu, logvar = self.encoder(x).chunk(2, dim=-1)  # (B, D) each
         return DiagonalGaussian(mu, logvar)
+
+    def decode_params(self, z: Tensor, y: Tensor | int | None = None) -> Tensor:
+        """Decoder output for codes (..., B, D); labels y (B,) or one int are for conditional
+        variants (ignored here)."""
+        return super().decode_params(z)
 
     def forward(
         self, x: Tensor, y: Tensor | None = None, *, samples: int | None = None, step: int = 0, reduce: bool = True
     ) -> Terms:
-        """The negative ELBO and its parts for a batch x (B, *S), with L posterior samples."""
-        q = self.posterior(x)
-        z = q.rsample(samples or self.default_samples)  # (L, B, D)
-        terms = self.bound(x, q, z, step)
+        """The negative ELBO and its parts for a batch x (B, *S) with labels y (B,) or None, with L
+        posterior samples; a conditional variant without labels answers with ``unlabelled_terms``."""
+        L = samples or self.default_samples
+        if y is None and self.conditional:
+            terms = self.unlabelled_terms(x, L, step)
+        else:
+            q = self.posterior(x, y)
+            z = q.rsample(L)  # (L, B, D)
+            terms = self.bound(x, q, z, step, y)
         return terms.mean() if reduce else terms
 
     @property
@@ -73,14 +92,20 @@ class VAE(Model):
         """L when the caller gives none: ``model.samples`` (IWAE: its k)."""
         return self.cfg.samples
 
-    def bound(self, x: Tensor, q: DiagonalGaussian, z: Tensor, step: int) -> Terms:
-        """Per-example terms (B,) of the objective from x (B, *S), q(z|x) and its samples z (L, B, D).
+    def bound(self, x: Tensor, q: DiagonalGaussian, z: Tensor, step: int, y: Tensor | int | None = None) -> Terms:
+        """Per-example terms (B,) of the objective from x (B, *S), q(z|x) and its samples z (L, B, D),
+        and the labels y (B,) of a conditional variant (None otherwise).
 
         The (beta-weighted) negative ELBO here; IWAE overrides it with the k-sample bound.
         """
-        recon = -self.likelihood.log_prob(self.decode_params(z), x).mean(0)  # (B,)
+        recon = -self.likelihood.log_prob(self.decode_params(z, y), x).mean(0)  # (B,)
         kl = self.kl_term(q, z)  # (B,)
         return Terms(loss=recon + self.kl_penalty(kl, q, z, step), recon=recon, kl=kl)
+
+    def unlabelled_terms(self, x: Tensor, samples: int, step: int) -> Terms:
+        """Per-example terms (B,) for a batch without labels, of a ``conditional`` variant: the
+        bound with y marginalised, or a one-line error where there is none (e.g. in training)."""
+        raise VaekitError(f"model '{self.name}' is conditional on labels but defines no bound without them")
 
     def kl_penalty(self, kl: Tensor, q: DiagonalGaussian, z: Tensor, step: int) -> Tensor:
         """The KL part of the loss per example (B,): ``kl_weight(step) * kl`` here; capacity
@@ -101,9 +126,19 @@ class VAE(Model):
     # ---- using it ---------------------------------------------------------------------------
 
     @torch.no_grad()
-    def encode(self, x: Tensor) -> Tensor:
-        """The posterior mean E_q[z] (B, D): a deterministic code."""
-        return self.posterior(self.as_batch(x)).mu
+    def encode(self, x: Tensor, y: Tensor | int | None = None) -> Tensor:
+        """The posterior mean E_q[z|x] (B, D): a deterministic code (labels y: see ``posterior``)."""
+        return self.posterior(self.as_batch(x), y).mu
+
+    @torch.no_grad()
+    def decode(self, z: Tensor, y: Tensor | int | None = None) -> Tensor:
+        """E[x|z] for codes (N, D); labels y (N,) or one int are for conditional variants."""
+        return self.likelihood.mean(self.decode_params(z, y))
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, y: Tensor | int | None = None) -> Tensor:
+        """E[x | z = encode(x, y), y], shaped (B, *S); labels y (B,) are for conditional variants."""
+        return self.decode(self.encode(x, y), y)
 
     @property
     def standard_prior(self) -> bool:
@@ -116,7 +151,10 @@ class VAE(Model):
         return {"mean": torch.zeros(self.latent_dim), "scale_tril": torch.eye(self.latent_dim)}
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0) -> Tensor:
-        """``n`` draws z ~ p(z), scaled by ``temperature``, decoded to E[x|z]."""
+    def sample(self, n: int, temperature: float = 1.0, label: int | None = None) -> Tensor:
+        """``n`` draws z ~ p(z), scaled by ``temperature``, decoded to E[x|z]; ``label`` is for
+        conditional variants, an error here."""
+        if label is not None:
+            raise VaekitError(f"label={label}: a '{self.name}' model is not conditional on labels")
         device = next(self.parameters()).device
         return self.decode(temperature * self.prior.sample(n, self.latent_dim, device))
