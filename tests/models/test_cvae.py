@@ -44,11 +44,12 @@ def _classify(images: torch.Tensor) -> np.ndarray:
 def test_samples_are_of_the_asked_class(trained):
     model = vaekit.load(trained)
     torch.manual_seed(0)
-    # Temperature 0.5 keeps the draws where the aggregate posterior has mass (measured on this
-    # fixture: 0.90 of the samples are classified as asked; 0.76 at temperature 1).
+    # Temperature 0.5 keeps the draws where the aggregate posterior has mass. How many of the 200
+    # samples are classified as asked depends on the training seed: 0.715-0.895 over seeds 0-9 (20
+    # runs of this fixture, two weight-init orders); a decoder that ignored the label scores ~0.1.
     images = torch.cat([model.sample(20, 0.5, label=c) for c in range(10)])  # (200, 1, 28, 28)
     want = np.repeat(np.arange(10), 20)
-    assert (_classify(images) == want).mean() >= 0.8
+    assert (_classify(images) == want).mean() >= 0.6
 
 
 def test_decoder_depends_on_the_label(trained):

@@ -24,9 +24,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..config import ModelConfig
 from ..distributions import DiagonalGaussian
 from ..errors import ConfigError, DataError, VaekitError
 from ..nn import build_decoder, build_encoder
@@ -48,14 +47,23 @@ class CVAE(VAE):
     Options = CVAEOptions
     conditional = True
 
-    def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
-        super().__init__(cfg, shape)
-        k = self.num_classes = self.options.classes
+    @property
+    def num_classes(self) -> int:
+        """K, the number of labels (``model.options.classes``)."""
+        k = self.options.classes
         if k < 2:
             raise ConfigError(f"model.options.classes: a cvae needs at least 2 classes (got {k})")
-        enc_shape = (shape[0] + k, *shape[1:]) if cfg.arch == "conv" else (math.prod(shape) + k,)
-        self.encoder = build_encoder(cfg, enc_shape, 2 * cfg.latent_dim)  # [x, y] -> [mu, logvar]
-        self.decoder = build_decoder(cfg, shape, cfg.latent_dim + k, self.likelihood.channels)  # [z, y] -> x
+        return k
+
+    def make_encoder(self) -> nn.Module:
+        """[x, one-hot y] -> [mu, logvar]: y as K extra channels (conv) or K extra inputs (mlp)."""
+        k, shape = self.num_classes, self.shape
+        enc_shape = (shape[0] + k, *shape[1:]) if self.cfg.arch == "conv" else (math.prod(shape) + k,)
+        return build_encoder(self.cfg, enc_shape, 2 * self.cfg.latent_dim)
+
+    def make_decoder(self) -> nn.Module:
+        """[z, one-hot y] -> the likelihood's parameters."""
+        return build_decoder(self.cfg, self.shape, self.cfg.latent_dim + self.num_classes, self.likelihood.channels)
 
     # ---- labels -----------------------------------------------------------------------------
 

@@ -13,9 +13,8 @@ Everything else (likelihood, bound, hooks) is the VAE's: only ``posterior`` and 
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..config import ModelConfig
 from ..distributions import LOG_2PI
 from ..nn import build_encoder
 from .base import register
@@ -91,11 +90,10 @@ def tril_from_features(h: Tensor, dim: int) -> Tensor:
 class FullCovVAE(VAE):
     """The VAE with q(z|x) = N(mu(x), L(x) L(x)^T): correlated posterior dimensions."""
 
-    def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
-        super().__init__(cfg, shape)
-        d = cfg.latent_dim
+    def make_encoder(self) -> nn.Module:
+        d = self.cfg.latent_dim
         # mu (D) + log diag L (D) + strictly-lower entries (D(D-1)/2) = D(D+3)/2 outputs.
-        self.encoder = build_encoder(cfg, shape, d * (d + 3) // 2)
+        return build_encoder(self.cfg, self.shape, d * (d + 3) // 2)
 
     def posterior(self, x: Tensor, y: Tensor | int | None = None) -> FullCovGaussian:  # type: ignore[override]
         """q(z|x) for a batch x (B, *S) (no labels: y is ignored)."""

@@ -2,7 +2,7 @@
 
 Variants override one hook — ``kl_term`` (estimator), ``kl_weight`` (beta, warm-up),
 ``kl_penalty`` (capacity, free bits), ``make_prior`` (VampPrior, mixtures), ``bound`` (IWAE),
-``posterior`` (full covariance) — and never ``forward``.
+``make_encoder`` + ``posterior`` (full covariance), ``make_decoder`` — and never ``forward``.
 
 A conditional variant (the cvae: q(z|x, y), p(x|z, y)) plugs in through the same hooks. Every
 label-aware hook takes the batch's labels as an optional last argument ``y`` (B,), which the
@@ -15,7 +15,7 @@ sets ``conditional = True``, reads y in ``posterior`` and ``decode_params``, and
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..config import ModelConfig
 from ..distributions import DiagonalGaussian, Prior, StandardNormal
@@ -36,11 +36,19 @@ class VAE(Model):
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...]) -> None:
         super().__init__(cfg, shape)
         self.likelihood = build_likelihood(cfg.likelihood, len(shape), cfg)
-        self.encoder = build_encoder(cfg, shape, 2 * cfg.latent_dim)  # -> [mu, logvar]
-        self.decoder = build_decoder(cfg, shape, cfg.latent_dim, self.likelihood.channels)
+        self.encoder = self.make_encoder()
+        self.decoder = self.make_decoder()
         self.prior = self.make_prior()
 
     # ---- hooks ------------------------------------------------------------------------------
+
+    def make_encoder(self) -> nn.Module:
+        """x (B, *S) -> the posterior's parameters: [mu, logvar] (B, 2D) here."""
+        return build_encoder(self.cfg, self.shape, 2 * self.cfg.latent_dim)
+
+    def make_decoder(self) -> nn.Module:
+        """z (..., B, D) -> the likelihood's parameters (..., B, *S)."""
+        return build_decoder(self.cfg, self.shape, self.cfg.latent_dim, self.likelihood.channels)
 
     def make_prior(self) -> Prior:
         """p(z); N(0, I) here."""
