@@ -106,3 +106,18 @@ def test_warmup_ramps_the_kl_weight():
     assert model.kl_weight(0) == 2.0
     t = model(x, step=0, reduce=False)
     assert torch.allclose(t.loss, t.recon + 2.0 * t.kl)
+
+
+def test_the_trainers_evaluation_uses_the_training_sample_count():
+    """model.samples = L draws of (z2, z1) in training and in the trainer's held-out evaluation
+    (default_samples): the train_ and test_ terms are one objective."""
+    model = _hvae(samples=3)
+    assert model.default_samples == 3
+    x = torch.rand(5, 1, 6, 6)
+    torch.manual_seed(1)
+    ours = model(x)
+    torch.manual_seed(1)
+    explicit = model(x, samples=3)
+    torch.testing.assert_close(ours.loss, explicit.loss)
+    torch.manual_seed(1)
+    assert not torch.allclose(model(x, samples=1).loss, ours.loss)  # L changes the estimate

@@ -115,11 +115,17 @@ class HVAE(Model):
         z1 = mu_q + torch.exp(0.5 * lv_q) * torch.randn_like(mu_q)
         return {"mu2": mu2, "lv2": lv2, "z2": z2, "mu_p": mu_p, "lv_p": lv_p, "mu_q": mu_q, "lv_q": lv_q, "z1": z1}
 
+    @property
+    def default_samples(self) -> int:
+        """L, the (z2, z1) draws per example: ``model.samples``, in training and in the trainer's
+        held-out evaluation alike (so train_ and test_ terms are one objective)."""
+        return self.cfg.samples
+
     def forward(
         self, x: Tensor, y: Tensor | None = None, *, samples: int | None = None, step: int = 0, reduce: bool = True
     ) -> Terms:
         """The negative two-layer ELBO for a batch x (B, *S), with L samples of (z2, z1)."""
-        s = self.infer(x, samples or self.cfg.samples)
+        s = self.infer(x, samples or self.default_samples)
         recon = -self.likelihood.log_prob(self.decode_params(s["z1"]), x).mean(0)  # (B,)
         if self.cfg.kl == "mc":
             kl2 = (gaussian_log_prob(s["z2"], s["mu2"], s["lv2"]) - gaussian_log_prob(s["z2"], 0 * s["z2"], 0 * s["z2"])).mean(0)
