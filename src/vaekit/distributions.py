@@ -75,6 +75,13 @@ class DiagonalGaussian:
         return self.kl_standard_normal_per_dim().sum(-1)
 
 
+def kl_diagonal(mu1: Tensor, logvar1: Tensor, mu2: Tensor, logvar2: Tensor) -> Tensor:
+    """KL(N(mu1, e^logvar1) || N(mu2, e^logvar2)) per dimension (elementwise, broadcasting):
+    1/2 (logvar2 - logvar1 + (e^logvar1 + (mu1 - mu2)^2) / e^logvar2 - 1). Used where the second
+    Gaussian is not N(0, I): the hierarchical VAE's p(z1|z2), the AVAE's r(z~|z)."""
+    return 0.5 * (logvar2 - logvar1 + (torch.exp(logvar1) + (mu1 - mu2) ** 2) * torch.exp(-logvar2) - 1)
+
+
 # ---------------------------------------------------------------------------------------------
 # Priors
 
@@ -106,4 +113,4 @@ class StandardNormal(Prior):
         return torch.randn(n, dim, device=device)
 
 
-__all__ = ["LOG_2PI", "DiagonalGaussian", "Posterior", "Prior", "StandardNormal"]
+__all__ = ["LOG_2PI", "DiagonalGaussian", "Posterior", "Prior", "StandardNormal", "kl_diagonal"]

@@ -29,10 +29,9 @@ import torch
 from torch import Tensor
 
 from ..config import ModelConfig
-from ..distributions import DiagonalGaussian
+from ..distributions import DiagonalGaussian, kl_diagonal
 from ..errors import ConfigError
 from .base import Model, Terms, register
-from .hvae import diag_gaussian_kl
 from .vae import VAE
 
 
@@ -65,7 +64,7 @@ class AVAE(VAE):
         q_tilde = self.posterior(x_tilde)  # q(z~|x~): (B, D) each
         rho = self.options.rho
         r_logvar = torch.full_like(z, math.log(1 - rho**2))  # (B, D)
-        return diag_gaussian_kl(q_tilde.mu, q_tilde.logvar, rho * z, r_logvar).sum(-1)
+        return kl_diagonal(q_tilde.mu, q_tilde.logvar, rho * z, r_logvar).sum(-1)
 
     def bound(self, x: Tensor, q: DiagonalGaussian, z: Tensor, step: int, y: Tensor | int | None = None) -> Terms:
         """The VAE's terms plus lambda * consistency, from the first posterior sample z[0] (B, D)."""

@@ -25,21 +25,11 @@ import torch
 from torch import Tensor, nn
 
 from ..config import ModelConfig
-from ..distributions import LOG_2PI, DiagonalGaussian
+from ..distributions import DiagonalGaussian, StandardNormal, kl_diagonal
 from ..likelihoods import build_likelihood
 from ..nn import activation, build_decoder, build_encoder
 from .base import Model, Terms, register
-
-
-def diag_gaussian_kl(mu1: Tensor, logvar1: Tensor, mu2: Tensor, logvar2: Tensor) -> Tensor:
-    """KL(N(mu1, e^logvar1) || N(mu2, e^logvar2)) per dimension (elementwise, broadcasting):
-    1/2 (logvar2 - logvar1 + (e^logvar1 + (mu1 - mu2)^2) / e^logvar2 - 1)."""
-    return 0.5 * (logvar2 - logvar1 + (torch.exp(logvar1) + (mu1 - mu2) ** 2) * torch.exp(-logvar2) - 1)
-
-
-def gaussian_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    """log N(z; mu, diag e^logvar) summed over the last dimension."""
-    return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 * torch.exp(-logvar)).sum(-1)
+from .warmup import linear_ramp
 
 
 def precision_weighted(mu_hat: Tensor, logvar_hat: Tensor, mu_p: Tensor, logvar_p: Tensor) -> tuple[Tensor, Tensor]:
@@ -89,10 +79,9 @@ class HVAE(Model):
 
     def kl_weight(self, step: int) -> float:
         """beta, ramped linearly from 0 over ``options.warmup_steps`` optimiser steps (LVAE sec. 2.3)."""
-        w = self.options.warmup_steps
         if not self.training:  # held-out numbers always report the full bound
             return self.cfg.beta
-        return self.cfg.beta * (min(1.0, step / w) if w > 0 else 1.0)
+        return self.cfg.beta * linear_ramp(step, self.options.warmup_steps)
 
     def bottom_up(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(mu^_1, logvar^_1) (B, D1) and (mu^_2, logvar^_2) (B, D2) from the deterministic pass."""
@@ -128,11 +117,12 @@ class HVAE(Model):
         s = self.infer(x, samples or self.default_samples)
         recon = -self.likelihood.log_prob(self.decode_params(s["z1"]), x).mean(0)  # (B,)
         if self.cfg.kl == "mc":
-            kl2 = (gaussian_log_prob(s["z2"], s["mu2"], s["lv2"]) - gaussian_log_prob(s["z2"], 0 * s["z2"], 0 * s["z2"])).mean(0)
-            kl1 = (gaussian_log_prob(s["z1"], s["mu_q"], s["lv_q"]) - gaussian_log_prob(s["z1"], s["mu_p"], s["lv_p"])).mean(0)
+            q2, q1, p1 = DiagonalGaussian(s["mu2"], s["lv2"]), DiagonalGaussian(s["mu_q"], s["lv_q"]), DiagonalGaussian(s["mu_p"], s["lv_p"])
+            kl2 = (q2.log_prob(s["z2"]) - StandardNormal().log_prob(s["z2"])).mean(0)
+            kl1 = (q1.log_prob(s["z1"]) - p1.log_prob(s["z1"])).mean(0)
         else:
-            kl2 = diag_gaussian_kl(s["mu2"], s["lv2"], torch.zeros_like(s["mu2"]), torch.zeros_like(s["lv2"])).sum(-1)
-            kl1 = diag_gaussian_kl(s["mu_q"], s["lv_q"], s["mu_p"], s["lv_p"]).sum(-1).mean(0)
+            kl2 = DiagonalGaussian(s["mu2"], s["lv2"]).kl_standard_normal()
+            kl1 = kl_diagonal(s["mu_q"], s["lv_q"], s["mu_p"], s["lv_p"]).sum(-1).mean(0)
         kl = kl1 + kl2  # (B,)
         terms = Terms(loss=recon + self.kl_weight(step) * kl, recon=recon, kl=kl, extra={"kl_z1": kl1, "kl_z2": kl2})
         return terms.mean() if reduce else terms
@@ -143,8 +133,8 @@ class HVAE(Model):
         s = self.infer(x, k)
         z1, z2 = s["z1"], s["z2"]
         log_px = self.likelihood.log_prob(self.decode_params(z1), x)  # (k, B)
-        log_pz = gaussian_log_prob(z2, torch.zeros_like(z2), torch.zeros_like(z2)) + gaussian_log_prob(z1, s["mu_p"], s["lv_p"])
-        log_qz = gaussian_log_prob(z2, s["mu2"], s["lv2"]) + gaussian_log_prob(z1, s["mu_q"], s["lv_q"])
+        log_pz = StandardNormal().log_prob(z2) + DiagonalGaussian(s["mu_p"], s["lv_p"]).log_prob(z1)
+        log_qz = DiagonalGaussian(s["mu2"], s["lv2"]).log_prob(z2) + DiagonalGaussian(s["mu_q"], s["lv_q"]).log_prob(z1)
         return log_px + log_pz - log_qz
 
     def posterior(self, x: Tensor) -> DiagonalGaussian:

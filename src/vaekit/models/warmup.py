@@ -41,6 +41,12 @@ class WarmupOptions:
     cycles: int = key(4, when_option("schedule", "cyclical"))  # number of cycles M, then beta (0 = forever)
 
 
+def linear_ramp(step: int, steps: int) -> float:
+    """The linear warm-up's value in [0, 1] at optimiser step ``step``: step / steps, then 1 (no
+    warm-up when steps <= 0). Shared by ``warmup-vae`` and the hierarchical VAE (LVAE sec. 2.3)."""
+    return min(1.0, step / steps) if steps > 0 else 1.0
+
+
 @register("warmup-vae")
 class WarmupVAE(VAE):
     """A VAE whose KL weight is annealed from 0 to ``model.beta`` (linearly or cyclically)."""
@@ -60,7 +66,7 @@ class WarmupVAE(VAE):
         if not self.training:  # evaluation: the end point of the schedule
             return beta
         if o.schedule == "linear":
-            return beta * min(1.0, step / o.steps)
+            return beta * linear_ramp(step, o.steps)
         if o.cycles and step >= o.cycles * o.steps:
             return beta
         tau = (step % o.steps) / o.steps
