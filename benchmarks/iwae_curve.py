@@ -127,26 +127,33 @@ def main() -> None:
     if args.plot:
         plot([out] + [json.loads(p.read_text()) for p in args.others], args.plot)
     if args.docs:
-        write_docs_block(out, args.docs)
+        write_docs_block(out, [json.loads(p.read_text()) for p in args.others], args.docs)
 
 
 DOCS_START, DOCS_END = "<!-- iwae-curve:start (benchmarks/iwae_curve.py) -->", "<!-- iwae-curve:end -->"
 
 
-def docs_block(out: dict) -> str:
-    """The results page's sentence on the latest snapshot (tests/test_docs_numbers.py checks it)."""
+def docs_block(out: dict, others: list[dict] = ()) -> str:
+    """The results page's sentences on the latest snapshot of each curve (tests/test_docs_numbers.py
+    checks them)."""
     r = out["rows"][-1]
-    return (f"Latest snapshot: epoch {r['epoch']:,} of {out['config']['train']['epochs']:,} after "
+    text = (f"Latest snapshot: epoch {r['epoch']:,} of {out['config']['train']['epochs']:,} after "
             f"{r['train_cpu_hours']:.2f} CPU-hours of training, −log p(x) =\n{r['nll']:.2f} ± {r['se']:.2f} nats "
             f"(SE over the {out['n']:,} images; the paper's protocol, k = 5000 on all\n10,000 images, is run on the "
             f"final weights).")
+    for o in others:
+        r, t = o["rows"][-1], o["config"]["train"]
+        text += (f"\nA candidate for a faster recipe, `{cfg_name(o)}` (batch {t['batch_size']}, lr {t['lr']:g} with "
+                 f"{t['lr_schedule']} decay over {t['epochs']:,} epochs): epoch {r['epoch']:,} after "
+                 f"{r['train_cpu_hours']:.2f} CPU-hours, −log p(x) = {r['nll']:.2f} ± {r['se']:.2f} nats on the same images.")
+    return text
 
 
-def write_docs_block(out: dict, page: Path) -> None:
+def write_docs_block(out: dict, others: list[dict], page: Path) -> None:
     text = page.read_text()
     head, rest = text.split(DOCS_START, 1)
     _, tail = rest.split(DOCS_END, 1)
-    page.write_text(f"{head}{DOCS_START}\n{docs_block(out)}\n{DOCS_END}{tail}")
+    page.write_text(f"{head}{DOCS_START}\n{docs_block(out, others)}\n{DOCS_END}{tail}")
     print(f"wrote the latest snapshot into {page}")
 
 

@@ -159,6 +159,20 @@ def test_the_full_protocols_latest_snapshot_is_the_curve_json():
     assert [row["epoch"] for row in rows] == sorted({row["epoch"] for row in rows})  # one row per snapshot
 
 
+def test_the_faster_recipes_candidates_are_their_curve_jsons():
+    """Every curve JSON beside the full protocol's is a candidate the page reports, with its latest row."""
+    text = " ".join(page("docs/results.md").split())
+    block = text[text.index("<!-- iwae-curve:start"):text.index("<!-- iwae-curve:end -->")]
+    others = sorted(p for p in RESULTS.glob("iwae-*-curve.json") if p.name != "iwae-paper-vae-full-curve.json")
+    assert others, "no candidate curve committed"
+    for path in others:
+        d = json.loads(path.read_text())
+        r, name = d["rows"][-1], Path(d["run"]).name
+        assert (f"`{name}` (batch {d['config']['train']['batch_size']}" in block
+                and f"epoch {r['epoch']:,} after {r['train_cpu_hours']:.2f} CPU-hours, −log p(x) = {r['nll']:.2f} ± "
+                    f"{r['se']:.2f} nats on the same images") in block, path.name
+
+
 def test_the_per_layer_comparison_with_keras_is_the_profile():
     v = result("profile-conv.json")["vs_keras"]
     text = " ".join(page("docs/results.md").split())  # the paragraph wraps anywhere
