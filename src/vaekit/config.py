@@ -181,13 +181,17 @@ RETIRED: dict[str, str] = {
 }
 
 
+def retired_in(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """(section, name) of every :data:`RETIRED` key the nested config dict ``raw`` carries."""
+    keys = [tuple(dotted.split(".")) for dotted in RETIRED]
+    return [(s, n) for s, n in keys if isinstance(raw.get(s), dict) and n in raw[s]]
+
+
 def without_retired(raw: dict[str, Any]) -> dict[str, Any]:
     """``raw`` (a nested config dict) minus the :data:`RETIRED` keys; ``raw`` is not changed."""
     out = dict(raw)
-    for dotted in RETIRED:
-        section, name = dotted.split(".")
-        if isinstance(out.get(section), dict) and name in out[section]:
-            out[section] = {k: v for k, v in out[section].items() if k != name}
+    for section, name in retired_in(raw):
+        out[section] = {k: v for k, v in out[section].items() if k != name}
     return out
 
 
@@ -211,11 +215,9 @@ class Config:
         """Build a config from a nested dict, rejecting unknown keys and wrong types. A retired key
         (:data:`RETIRED`) is dropped from a ``saved`` config (an old run folder's ``config.json``:
         old runs keep loading) and refused, with its reason, anywhere a user wrote it."""
-        if not saved:
-            for dotted, why in RETIRED.items():
-                section, name = dotted.split(".")
-                if isinstance(raw.get(section), dict) and name in raw[section]:
-                    raise ConfigError(f"{where}: {dotted} was removed ({why}); drop it")
+        written = [] if saved else [".".join(key) for key in retired_in(raw)]
+        if written:
+            raise ConfigError(f"{where}: {written[0]} was removed ({RETIRED[written[0]]}); drop it")
         cfg = build_dataclass(cls, without_retired(raw), where)
         validate(cfg)
         return cfg

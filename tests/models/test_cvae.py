@@ -216,3 +216,11 @@ def test_conditional_hooks_of_the_vae():
     assert half(x, y).loss.isfinite()
     with pytest.raises(VaekitError, match="defines no bound without them"):
         half(x)
+
+
+def test_fewer_than_two_classes_is_refused_when_the_model_is_built():
+    from vaekit.errors import ConfigError
+
+    cfg = small_config(model={"name": "cvae", "hidden": [16], "latent_dim": 3, "options": {"classes": 1}}).model
+    with pytest.raises(ConfigError, match=r"model\.options\.classes: a cvae needs at least 2 classes \(got 1\)"):
+        build(cfg, (1, 8, 8))

@@ -49,15 +49,14 @@ class CVAE(VAE):
 
     @property
     def num_classes(self) -> int:
-        """K, the number of labels (``model.options.classes``)."""
-        k = self.options.classes
-        if k < 2:
-            raise ConfigError(f"model.options.classes: a cvae needs at least 2 classes (got {k})")
-        return k
+        """K, the number of labels (``model.options.classes``, checked when the nets are built)."""
+        return self.options.classes
 
     def make_encoder(self) -> nn.Module:
         """[x, one-hot y] -> [mu, logvar]: y as K extra channels (conv) or K extra inputs (mlp)."""
         k, shape = self.num_classes, self.shape
+        if k < 2:  # the first hook that sizes a net by K (make_decoder comes after it)
+            raise ConfigError(f"model.options.classes: a cvae needs at least 2 classes (got {k})")
         enc_shape = (shape[0] + k, *shape[1:]) if self.cfg.arch == "conv" else (math.prod(shape) + k,)
         return build_encoder(self.cfg, enc_shape, 2 * self.cfg.latent_dim)
 
