@@ -272,3 +272,17 @@ def test_global_batch_must_divide_over_ranks(tmp_path: Path, monkeypatch):
     with pytest.raises(vaekit.VaekitError, match="train.batch_size=63 is the global batch .* multiple of 2"):
         Trainer(cfg, tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def test_collective_flags_live_where_the_backend_reduces(monkeypatch):
+    """NCCL all-reduces CUDA tensors only: any_flags' flag tensor goes to this rank's GPU under
+    nccl and stays on the CPU under gloo (a CPU tensor under NCCL fails at the first collective)."""
+    monkeypatch.setattr(distributed.dist, "get_backend", lambda *a: "nccl")
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert distributed.collective_device() == torch.device("cuda", 1)
+    monkeypatch.setattr(distributed.dist, "get_backend", lambda *a: "gloo")
+    assert distributed.collective_device() == torch.device("cpu")
+    seen = []
+    monkeypatch.setattr(distributed, "active", lambda: True)
+    monkeypatch.setattr(distributed.dist, "all_reduce", lambda t, op=None: seen.append(t.device) or t.fill_(1.0))
+    assert distributed.any_flags(False, True) == [True, True] and seen == [torch.device("cpu")]

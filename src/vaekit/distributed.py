@@ -93,11 +93,19 @@ def barrier() -> None:
         dist.barrier()
 
 
+def collective_device() -> torch.device:
+    """Where a tensor handed to a collective must live: NCCL reduces CUDA tensors only (this rank's
+    GPU, set in :func:`session`), gloo CPU ones."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def any_flags(*flags: bool) -> list[bool]:
     """Each flag OR-ed over all ranks (one tiny all-reduce), so every rank takes the same branch."""
     if not active():
         return list(flags)
-    t = torch.tensor([float(f) for f in flags])
+    t = torch.tensor([float(f) for f in flags], device=collective_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return [bool(v) for v in t.tolist()]
 

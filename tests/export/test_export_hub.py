@@ -45,7 +45,9 @@ def test_a_hub_folder_is_a_run_that_loads_with_identical_decode(tmp_path):
     assert_same_model(vaekit.load(RUN), vaekit.load(out))
     card = (out / "README.md").read_text()
     meta = front_matter(card)
-    assert meta["library_name"] == "vaekit" and meta["license"] == "mit"
+    # no license was given: the card claims none (vaekit never picks one for someone's weights)
+    assert meta["library_name"] == "vaekit" and meta["license"] == "unknown"
+    assert "no license was chosen for them" in card
     assert {"vaekit", "variational-autoencoder", "vae"} <= set(meta["tags"])
     assert "model-index" not in meta  # the fixture keeps no metrics: the card claims none
     assert 'vaekit.load("hf://alice/tiny")' in card and "Kingma & Welling (2014)" in card
@@ -53,6 +55,22 @@ def test_a_hub_folder_is_a_run_that_loads_with_identical_decode(tmp_path):
     # every command that takes a run takes the folder
     assert cli.main(["sample", str(out), "-n", "8", "-o", str(tmp_path / "s.png")]) == 0
     assert cli.main(["reconstruct", str(out), "-n", "8", "-o", str(tmp_path / "r.png")]) == 0
+
+
+def test_the_license_given_is_the_cards_and_a_wrong_one_is_refused_before_writing(tmp_path, capsys):
+    out = tmp_path / "hub"
+    assert cli.main(["export", str(RUN), "--format", "hub", "-o", str(out), "--license", "CC-BY-SA-3.0"]) == 0
+    card = (out / "README.md").read_text()
+    assert front_matter(card)["license"] == "cc-by-sa-3.0" and "The weights: `cc-by-sa-3.0`." in card
+    capsys.readouterr()
+    assert cli.main(["export", str(RUN), "--format", "hub", "-o", str(tmp_path / "bad"), "--license", "apache2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean 'apache-2.0'?" in err
+    assert not (tmp_path / "bad").exists()  # refused before anything was written
+    # ONNX states no license: the option is refused, not ignored
+    assert cli.main(["export", str(RUN), "--format", "onnx", "-o", str(tmp_path / "onnx"), "--license", "mit"]) == 2
+    assert "--license applies to --format hub" in capsys.readouterr().err
+    assert not (tmp_path / "onnx").exists()
 
 
 def test_the_card_states_the_runs_evaluation(tmp_path):
@@ -90,10 +108,11 @@ def hub(tmp_path, monkeypatch):
 
 
 def test_push_then_load_from_hf_round_trips(hub, tmp_path, capsys):
-    assert cli.main(["push", str(RUN), "alice/tiny"]) == 0
+    assert cli.main(["push", str(RUN), "alice/tiny", "--license", "mit"]) == 0
     assert f"pushed to {hub.url}/alice/tiny" in capsys.readouterr().out
     assert set(hub.repos["alice/tiny"]) == {"config.json", "model.safetensors", "README.md", "samples.png"}
-    assert front_matter(hub.cards[-1])["library_name"] == "vaekit"  # the Hub's YAML check saw the card
+    card = front_matter(hub.cards[-1])  # the Hub's YAML check saw the card
+    assert card["library_name"] == "vaekit" and card["license"] == "mit"
     model = vaekit.load("hf://alice/tiny")
     assert_same_model(vaekit.load(RUN), model)
     assert cli.main(["sample", "hf://alice/tiny", "-n", "8", "-o", str(tmp_path / "s.png")]) == 0
@@ -114,3 +133,9 @@ def test_without_huggingface_hub_the_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)
     with pytest.raises(VaekitError, match=r"pip install 'vaekit\[hub\]'"):
         vaekit.load("hf://alice/tiny")
+
+
+def test_push_refuses_an_unknown_license_before_uploading(hub, capsys):
+    assert cli.main(["push", str(RUN), "alice/tiny", "--license", "mit-0"]) == 2
+    assert "not a Hugging Face Hub license identifier" in capsys.readouterr().err
+    assert "alice/tiny" not in hub.repos and not hub.cards

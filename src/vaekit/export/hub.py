@@ -48,6 +48,19 @@ CITATIONS = {  # the paper(s) behind each registered family
     "cae": ["Rifai et al. (2011), Contractive Auto-Encoders, ICML"],
 }
 HUB_DATASETS = {"mnist": "ylecun/mnist"}
+DATA_LICENSES = {"mnist": "MNIST (Y. LeCun, C. Cortes, C. J. C. Burges) is licensed CC BY-SA 3.0"}
+# The Hub's license identifiers (huggingface.co/docs/hub/repositories-licenses): the card's
+# ``license`` must be one of them, or the Hub refuses the README on push. "unknown" when the
+# model's author chose none: vaekit never picks a license for someone else's weights.
+HUB_LICENSES = (
+    "apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0 "
+    "bigcode-openrail-m afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause bsd-3-clause-clear c-uda "
+    "cc cc0-1.0 cc-by-2.0 cc-by-2.5 cc-by-3.0 cc-by-4.0 cc-by-sa-3.0 cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.0 "
+    "cc-by-nc-4.0 cc-by-nd-4.0 cc-by-nc-nd-3.0 cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0 "
+    "cdla-sharing-1.0 cdla-permissive-1.0 cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0 "
+    "eupl-1.1 eupl-1.2 agpl-3.0 gfdl gpl gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc lppl-1.3c ms-pl mpl-2.0 "
+    "odc-by odbl openrail++ osl-3.0 postgresql ofl-1.1 ncsa unlicense zlib pddl lgpl-lr unknown other"
+).split()
 REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 
 
@@ -57,6 +70,21 @@ def _hub() -> Any:
     except ImportError:
         raise VaekitError("the Hugging Face Hub needs huggingface_hub: pip install 'vaekit[hub]'") from None
     return huggingface_hub
+
+
+def check_license(license: str | None) -> str:
+    """The card's license identifier: ``license`` lower-cased if the Hub knows it, "unknown" for None."""
+    if license is None:
+        return "unknown"
+    ident = license.strip().lower()
+    if ident not in HUB_LICENSES:
+        import difflib
+
+        near = difflib.get_close_matches(ident, HUB_LICENSES, n=1, cutoff=0.5)
+        hint = f"did you mean '{near[0]}'? " if near else ""
+        raise VaekitError(f"--license {license}: not a Hugging Face Hub license identifier; {hint}use one from "
+                          "huggingface.co/docs/hub/repositories-licenses, or 'other'")
+    return ident
 
 
 def cache_dir() -> Path:
@@ -111,15 +139,17 @@ def _metrics(run: Any) -> tuple[list[dict[str, Any]], str]:
     return [], "test"
 
 
-def model_card(run: Any, repo: str, metrics: list[dict[str, Any]], split: str, samples: bool) -> str:
-    """README.md: YAML front matter the Hub indexes, then what the model is and how to use it."""
+def model_card(run: Any, repo: str, metrics: list[dict[str, Any]], split: str, samples: bool,
+               license: str = "unknown") -> str:
+    """README.md: YAML front matter the Hub indexes, then what the model is and how to use it.
+    ``license``: a checked identifier (:func:`check_license`); "unknown" says that none was chosen."""
     import yaml
 
     cfg, model = run.config, run.model
     source = cfg.data.source
     front: dict[str, Any] = {
         "library_name": "vaekit",
-        "license": "mit",
+        "license": license,
         "tags": ["vaekit", "variational-autoencoder" if model.has_posterior else "autoencoder", model.name,
                  "pytorch", "safetensors"],
     }
@@ -137,8 +167,13 @@ def model_card(run: Any, repo: str, metrics: list[dict[str, Any]], split: str, s
              f"({'preset `' + cfg.preset + '`, ' if cfg.preset else ''}{cfg.model.arch} networks, "
              f"{model.latent_dim}-D latent, {cfg.model.likelihood} likelihood) on `{source}` data of shape "
              f"{tuple(model.shape)}, pixels in [0, 1], binarization `{cfg.data.binarize}`.", ""]
-    if source == "mnist":
-        lines += ["The training data, MNIST (Y. LeCun, C. Cortes, C. J. C. Burges), is licensed CC BY-SA 3.0.", ""]
+    lines += ["## License", "",
+              f"The weights: `{license}`." if license != "unknown" else
+              "The weights: no license was chosen for them (`license: unknown`); whoever trained them sets "
+              "one with `vaekit export RUN --format hub --license ID` or `vaekit push RUN REPO --license ID`."]
+    if source in DATA_LICENSES:
+        lines += [f"The training data: {DATA_LICENSES[source]}."]
+    lines += [""]
     if metrics:
         lines += ["## Evaluation", "", "| metric | value |", "|---|---|"]
         lines += [f"| {m['name']} | {m['value']} |" for m in metrics] + [""]
@@ -157,10 +192,12 @@ def model_card(run: Any, repo: str, metrics: list[dict[str, Any]], split: str, s
     return "\n".join(lines)
 
 
-def export_hub(run: Any, out: str | Path, *, repo: str = "OWNER/NAME") -> Path:
-    """Write ``run`` (a loaded :class:`~vaekit.Run`) as a Hub folder ``out`` (see the module docstring)."""
+def export_hub(run: Any, out: str | Path, *, repo: str = "OWNER/NAME", license: str | None = None) -> Path:
+    """Write ``run`` (a loaded :class:`~vaekit.Run`) as a Hub folder ``out`` (see the module docstring);
+    ``license``: the weights' Hub license identifier (None: "unknown", never one vaekit picks)."""
     from ..run import CONFIG, LAST, MODEL, model_meta
 
+    license = check_license(license)  # before anything is written
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / CONFIG, run.config.to_json())
@@ -180,7 +217,7 @@ def export_hub(run: Any, out: str | Path, *, repo: str = "OWNER/NAME") -> Path:
             torch.manual_seed(0)
             save_grid(run.model.sample(64), out / "samples.png")
     metrics, split = _metrics(run)
-    atomic_write_text(out / "README.md", model_card(run, repo, metrics, split, samples))
+    atomic_write_text(out / "README.md", model_card(run, repo, metrics, split, samples, license))
     return out
 
 
@@ -215,10 +252,12 @@ def download(spec: str) -> Path:
     return Path(path)
 
 
-def push(run_spec: str | Path, repo: str, *, private: bool = False, message: str = "Upload a vaekit model") -> str:
+def push(run_spec: str | Path, repo: str, *, private: bool = False, message: str = "Upload a vaekit model",
+         license: str | None = None) -> str:
     """Upload ``run_spec`` as a Hub folder to the repository ``repo`` (created if needed); the URL."""
     from ..run import load_run
 
+    check_license(license)  # before the download or the upload
     repo, revision = _repo(repo)
     if revision:
         raise VaekitError(f"push: give the repository as OWNER/NAME, without @{revision}")
@@ -226,7 +265,7 @@ def push(run_spec: str | Path, repo: str, *, private: bool = False, message: str
     hub = _hub()
     api = hub.HfApi(endpoint=os.environ.get("HF_ENDPOINT"))
     with tempfile.TemporaryDirectory() as tmp:
-        folder = export_hub(run, Path(tmp) / "hub", repo=repo)
+        folder = export_hub(run, Path(tmp) / "hub", repo=repo, license=license)
         try:
             url = api.create_repo(repo, private=private, exist_ok=True)
             api.upload_folder(folder_path=folder, repo_id=repo, commit_message=message)
@@ -235,4 +274,4 @@ def push(run_spec: str | Path, repo: str, *, private: bool = False, message: str
     return str(url)
 
 
-__all__ = ["CITATIONS", "cache_dir", "download", "export_hub", "model_card", "push"]
+__all__ = ["CITATIONS", "HUB_LICENSES", "cache_dir", "check_license", "download", "export_hub", "model_card", "push"]
