@@ -6,6 +6,9 @@
 #
 #   benchmarks/iwae_full_run.sh start    # restore RUN from the repository if needed, resume in the background
 #   benchmarks/iwae_full_run.sh save     # stop it at a checkpoint (SIGTERM) and copy its state into the repository
+#   benchmarks/iwae_full_run.sh finish   # once all epochs are trained: evaluate as the paper does (k = 5000,
+#                                        # all 10,000 test images, ~30-120 min at one thread) and keep the
+#                                        # evidence (benchmarks/iwae_finish.py: results JSON, pretrained:, docs)
 #
 # Another run kept the same way (e.g. a faster recipe's candidate): RUN=/work/runs/NAME
 # KEEP=benchmarks/runs/NAME CORE=0 NICE=19 benchmarks/iwae_full_run.sh start|save (it resumes from its
@@ -36,7 +39,17 @@ case "${1:-}" in
     cp "$RUN"/config.json "$RUN"/metrics.jsonl "$KEEP"/
     [ -f "$RUN/data.json" ] && cp "$RUN/data.json" "$KEEP"/
     cp "$RUN/checkpoints/last.safetensors" "$KEEP/checkpoints/"
+    [ -f "$RUN/model.safetensors" ] && cp "$RUN/model.safetensors" "$KEEP"/  # training is over: finish needs it
     tail -1 "$KEEP/metrics.jsonl"
     ;;
-  *) echo "usage: $0 start|save" >&2; exit 2 ;;
+  finish)
+    if pgrep -f "vaekit train.*--out $RUN" >/dev/null; then echo "$RUN is still training" >&2; exit 2; fi
+    if [ ! -f "$RUN/evaluations/test-n10000-k5000-L1-seed0.json" ]; then
+      python benchmarks/iwae_finish.py "$RUN" --check-trained  # refuse before an hour of evaluation
+      OMP_NUM_THREADS=1 /usr/bin/time -f '{"user": %U, "sys": %S, "wall": %e}' -o "$RUN/eval.time" \
+        taskset -c "${CORE:-1}" vaekit evaluate "$RUN" --k 5000 --threads 1
+    fi
+    python benchmarks/iwae_finish.py "$RUN" --eval-time "$RUN/eval.time"
+    ;;
+  *) echo "usage: $0 start|save|finish" >&2; exit 2 ;;
 esac
