@@ -52,3 +52,22 @@ def test_the_docs_throughput_table_is_the_benchmark_json():
     for by in results["decode"].values():
         for r in by.values():
             assert r["max_abs_diff"] <= 1e-4 and len(r["pytorch"]["seconds"]) == len(r["onnxruntime"]["seconds"])
+
+
+def test_the_cvae_snippet_feeds_the_label_without_torch(tmp_path):
+    from vaekit.export.onnx import export_onnx
+    from vaekit.models import build
+
+    cfg = vaekit.resolve("pytorch-example", overrides=[{
+        "data": {"source": "digits"}, "model": {"name": "cvae", "hidden": [16], "latent_dim": 3}}])
+    torch.manual_seed(0)
+    model = build(cfg, (1, 8, 8)).eval()
+    export_onnx(vaekit.Run(dir=tmp_path, config=cfg, model=model), tmp_path / "out", log=lambda s: None)
+    snippet = re.findall(r"```python\n(.*?)```", SECTION, re.S)[1]
+    code = ("import sys\nsys.modules['torch'] = None  # the snippet must not need torch\n" + snippet
+            + "np.savez('result.npz', z=z, y=y, sevens=sevens, code=code)\n")
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, timeout=120)
+    r = {k: torch.from_numpy(v) for k, v in np.load(tmp_path / "result.npz").items()}
+    assert r["y"].shape == (16, 10) and (r["y"].argmax(1) == 7).all() and r["sevens"].shape == (16, 1, 8, 8)
+    assert float((model.decode(r["z"], 7) - r["sevens"]).abs().max()) <= 1e-4
+    assert float((model.encode(r["sevens"], 7) - r["code"]).abs().max()) <= 1e-4

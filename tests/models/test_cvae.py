@@ -207,6 +207,15 @@ def test_conditional_hooks_of_the_vae():
     assert torch.equal(vae.encode(x, y), vae.encode(x)) and torch.equal(vae.reconstruct(x, y), vae.reconstruct(x))
     with pytest.raises(VaekitError, match="not conditional"):
         vae.sample(2, label=1)
+    # The label-level interface of a conditional variant (what ONNX export calls) is declared on
+    # the base: one line there, never an AttributeError.
+    oh = torch.eye(10)[:4]
+    for what, call in [("num_classes", lambda: vae.num_classes),
+                       ("posterior_y", lambda: vae.posterior_y(x, oh)),
+                       ("decode_params_y", lambda: vae.decode_params_y(torch.zeros(4, 3), oh))]:
+        refused = rf"^{what}: a 'vae' model is not conditional on labels \(train a cvae\)$"
+        with pytest.raises(VaekitError, match=refused):
+            call()
 
     class Labelled(VAE):
         conditional = True

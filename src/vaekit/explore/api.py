@@ -89,7 +89,8 @@ class Explorer:
     @property
     def conditional(self) -> int:
         """K for a model conditioned on labels (the cvae), else 0."""
-        return int(getattr(self.model, "num_classes", 0) or 0)
+        # The declared trait, not a probe: an unconditional VAE's num_classes is an error.
+        return int(self.model.num_classes) if self.model.conditional else 0
 
     def frame(self) -> dict[str, Any]:
         """The pad's plane: d = 2 is z itself; d > 2 the codes' principal plane, the rest at the mean."""

@@ -10,6 +10,13 @@ unconditional families ignore: ``posterior(x, y)``, ``decode_params(z, y)``, ``b
 y)``, and the public ``encode``/``decode``/``reconstruct`` (``sample`` takes ``label``). The variant
 sets ``conditional = True``, reads y in ``posterior`` and ``decode_params``, and implements
 ``unlabelled_terms``: what ``forward`` returns for a batch without labels (the base raises).
+
+It also provides the label-level interface that code outside training (ONNX export) calls when
+``model.conditional``, declared here so that callers never probe the concrete type:
+``num_classes`` (K: labels are 0..K-1), ``posterior_y(x, onehot)`` (q(z|x, y) for x (B, *S) and a
+float one-hot y (B, K)) and ``decode_params_y(z, onehot)`` (the decoder output for z (..., B, D) and
+y (B, K)). Both take y as floats, so a soft label (a probability vector over the K classes) goes
+through the same computation. On an unconditional model all three are a one-line error.
 """
 
 from __future__ import annotations
@@ -130,6 +137,26 @@ class VAE(Model):
         z = q.rsample(k)  # (k, B, D)
         log_px_z = self.likelihood.log_prob(self.decode_params(z), x)  # (k, B)
         return log_px_z + self.prior.log_prob(z) - q.log_prob(z)
+
+    # ---- the conditional variant's label-level interface (see the module docstring) -----------
+
+    def _not_conditional(self, what: str) -> VaekitError:
+        return VaekitError(f"{what}: a '{self.name}' model is not conditional on labels (train a cvae)")
+
+    @property
+    def num_classes(self) -> int:
+        """K, the number of labels 0..K-1 of a conditional variant; an error here."""
+        raise self._not_conditional("num_classes")
+
+    def posterior_y(self, x: Tensor, onehot: Tensor) -> DiagonalGaussian:
+        """q(z|x, y) for x (B, *S) and a float one-hot (or soft) y (B, K), of a conditional variant;
+        an error here."""
+        raise self._not_conditional("posterior_y")
+
+    def decode_params_y(self, z: Tensor, onehot: Tensor) -> Tensor:
+        """Decoder output for codes z (..., B, D) and a float one-hot (or soft) y (B, K), of a
+        conditional variant; an error here."""
+        raise self._not_conditional("decode_params_y")
 
     # ---- using it ---------------------------------------------------------------------------
 
