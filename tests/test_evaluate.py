@@ -44,6 +44,8 @@ def test_evaluate_run_reports_and_saves(binarized_run):
     assert again["nll"]["value"] == r["nll"]["value"]  # seeded: the same number every time
     text = format_report(r)
     assert "IS NLL (k=20)" in text and "comparable to papers" in text and "active units" in text
+    # -log p(x|y) only for a conditional model: an unconditional one has no such key or line
+    assert "nll_conditional" not in r and "p(x|y)" not in text
 
 
 def test_evaluate_run_bad_input(binarized_run):

@@ -12,12 +12,15 @@ from __future__ import annotations
 import contextlib
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .data import Split
 from .models import Model
+
+if TYPE_CHECKING:
+    from .metrics.likelihood import NLLResult
 
 
 @torch.no_grad()
@@ -76,8 +79,10 @@ def evaluate(
 
     Every number says what it is: ``elbo["bound"]`` names the bound (and for a conditional model
     whether it is of log p(x|y) or of the label-marginal log p(x)), ``nll["estimate"]`` the
-    importance-sampled quantity with its k. ``k = 0`` skips the NLL; models without a density
-    (the plain autoencoders) skip it too, with a note in ``report["notes"]``.
+    importance-sampled quantity with its k (for a conditional model the label-marginal -log p(x);
+    on a split with labels, -log p(x|y) beside it in ``nll_conditional``). ``k = 0`` skips the
+    NLL; models without a density (the plain autoencoders) skip it too, with a note in
+    ``report["notes"]``.
     """
     from .metrics.diagnostics import collapse_warning, posterior_diagnostics
     from .metrics.discretized import check_quantized, discretized
@@ -117,25 +122,39 @@ def evaluate(
         with discretized(model) if discretize else contextlib.nullcontext():
             res = importance_sampled_nll(model, split, k=k, batch_size=batch_size, seed=seed,
                                          progress=progress)
-        report["nll"] = {
-            "value": res.nll,
-            "estimate": f"-log p(x) by importance sampling, k={res.k}, over {res.n} examples"
-            + (" (labels summed out)" if model.conditional else ""),
-            "se": res.se if math.isfinite(res.se) else None,  # one image: no spread to measure
-            "se_kind": "std of the per-image estimates / sqrt(N): the spread over the test images",
-            "mc_se": res.mc_se,
-            "mc_se_kind": "delta-method Monte-Carlo SE of the mean estimate "
-            "(optimistic for heavy-tailed weights)",
-            "k": res.k,
-            "ess": res.ess,
-            "bits_per_dim": res.nll / (dims * math.log(2)) if discretize else None,
-        }
+            # Given the labels too (same seed): -log p(x|y), beside the label-marginal -log p(x).
+            cond = importance_sampled_nll(model, split, k=k, batch_size=batch_size, seed=seed,
+                                          progress=progress, labels=True) if conditional else None
+        summed = " (labels summed out)" if model.conditional else ""
+        report["nll"] = nll_entry(res, f"-log p(x) by importance sampling, k={res.k}, over {res.n} "
+                                       f"examples{summed}", dims, discretize)
+        if cond is not None:
+            report["nll_conditional"] = nll_entry(
+                cond, f"-log p(x|y) by importance sampling, k={cond.k}, over {cond.n} examples, "
+                      "given the labels", dims, discretize)
     if model.has_posterior:
         diag = posterior_diagnostics(model, split, seed=seed).to_dict()
         if diag["kl_per_dim"] is None and len(split) > 1:  # no analytic KL per dim: use the ELBO's KL
             diag["warning"] = collapse_warning(diag["active_units"], terms["kl"])
         report["latent"] = diag
     return report
+
+
+def nll_entry(res: NLLResult, estimate: str, dims: int, discretize: bool) -> dict[str, Any]:
+    """The report's entry for an :class:`~vaekit.metrics.likelihood.NLLResult`: the value, what
+    it estimates (``estimate``), its two standard errors with what each measures, k, ESS, bits/dim."""
+    return {
+        "value": res.nll,
+        "estimate": estimate,
+        "se": res.se if math.isfinite(res.se) else None,  # one image: no spread to measure
+        "se_kind": "std of the per-image estimates / sqrt(N): the spread over the test images",
+        "mc_se": res.mc_se,
+        "mc_se_kind": "delta-method Monte-Carlo SE of the mean estimate "
+        "(optimistic for heavy-tailed weights)",
+        "k": res.k,
+        "ess": res.ess,
+        "bits_per_dim": res.nll / (dims * math.log(2)) if discretize else None,
+    }
 
 
 def evaluate_run(
@@ -203,12 +222,13 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(row("training loss", f"{e['loss']:.3f}"))
     if "nll" in r:
         n = r["nll"]
-        se = "" if n["se"] is None else f" +- {n['se']:.3f} (SE over images)"
-        label = f"IS NLL (k={n['k']})" + (" of p(x)" if e.get("conditional") else "")
-        lines.append(row(label, f"{n['value']:.3f}{se}; "
-                                                 f"MC SE {n['mc_se']:.4f}; mean ESS {n['ess']:.1f}/{n['k']}"))
+        lines.append(row(f"IS NLL (k={n['k']})" + (" of p(x)" if e.get("conditional") else ""), nll_line(n)))
         if n["bits_per_dim"] is not None:
             lines.append(row("bits/dim", f"{n['bits_per_dim']:.4f}"))
+        if "nll_conditional" in r:
+            c = r["nll_conditional"]
+            bpd = "" if c["bits_per_dim"] is None else f"; {c['bits_per_dim']:.4f} bits/dim"
+            lines.append(row(f"IS NLL (k={c['k']}) of p(x|y)", nll_line(c) + bpd))
     for note in r.get("notes", []):
         lines.append(row("note", note))
     if r.get("meaning"):
@@ -228,6 +248,12 @@ def format_report(r: dict[str, Any]) -> str:
             lines.append("")
             lines.append(f"  WARNING: {lat['warning']}")
     return "\n".join(lines)
+
+
+def nll_line(n: dict[str, Any]) -> str:
+    """The value of an NLL entry of the report, its standard errors and ESS, in one line."""
+    se = "" if n["se"] is None else f" +- {n['se']:.3f} (SE over images)"
+    return f"{n['value']:.3f}{se}; MC SE {n['mc_se']:.4f}; mean ESS {n['ess']:.1f}/{n['k']}"
 
 
 __all__ = ["elbo", "evaluate", "evaluate_run", "format_report", "objective_label"]

@@ -65,8 +65,13 @@ def importance_sampled_nll(
     max_elements: int = 1 << 20,
     seed: int = 0,
     progress: bool = True,
+    labels: bool = False,
 ) -> NLLResult:
     """-log p(x) estimated with k importance samples per datapoint, averaged over ``split``.
+
+    A conditional model is scored on the label-marginal -log p(x) (its ``log_weights`` draw y);
+    with ``labels`` it is given the split's labels and the estimate is -log p(x|y) instead (an
+    error for an unconditional model or a split without labels).
 
     ``batch_size`` images share each decoder call with ``kc = max_elements // (B * D_x)`` of their
     samples (at least 1), so memory stays bounded whatever k is. The RNG is forked and seeded.
@@ -78,6 +83,11 @@ def importance_sampled_nll(
         )
     if k < 1 or batch_size < 1:
         raise VaekitError(f"--k and --batch-size must be at least 1 (got k={k}, batch size={batch_size})")
+    if labels and not getattr(model, "conditional", False):
+        raise VaekitError(f"model '{model.name}' is not conditional: -log p(x|y) needs a conditional model "
+                          "(cvae)")
+    if labels and split.y is None:
+        raise VaekitError("-log p(x|y) needs labels, but this split has none")
     from ..progress import progress as make_progress
 
     device = next(model.parameters()).device
@@ -85,15 +95,16 @@ def importance_sampled_nll(
     model.eval()
     n, per_elem = len(split), max(1, math.prod(split.x.shape[1:]))  # streamed rows index by slice only
     logp, logm2, ess = [], [], []
-    bar = make_progress(n * k, f"IS NLL (k={k})", enabled=progress, unit="x*z")
+    what = f"IS NLL of p(x|y) (k={k})" if labels else f"IS NLL (k={k})"  # two bars for a cvae: say which
+    bar = make_progress(n * k, what, enabled=progress, unit="x*z")
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), fast_bernoulli(model):
             torch.manual_seed(seed)
             for start in range(0, n, batch_size):
                 x = split.x[start : start + batch_size].to(device)  # (B, *S)
-                # y=None: a conditional model then reports the label-marginal -log p(x), the number
-                # papers publish, rather than -log p(x|y); the other models ignore y.
-                y = None
+                # y=None by default: a conditional model then reports the label-marginal -log p(x),
+                # the number papers publish; with labels, -log p(x|y). The other models ignore y.
+                y = split.y[start : start + batch_size].to(device) if labels else None
                 b = x.shape[0]
                 kc = max(1, min(k, max_elements // (b * per_elem)))
 

@@ -77,6 +77,11 @@ def headline(r: dict[str, Any]) -> str:
                      f"{esc(nll.get('estimate', ''))}; ± is the SE over examples. {esc(label)}"))
         if nll.get("bits_per_dim") is not None:
             rows.append(("bits/dim", fmt(nll["bits_per_dim"]), "the NLL / (D ln 2)"))
+    cond = r.get("nll_conditional")  # a conditional model on labelled data: -log p(x|y) too
+    if cond:
+        se = f" ± {fmt(cond['se'])}" if cond.get("se") is not None else ""
+        rows.append((f"IS NLL of p(x|y) (k = {cond['k']})", f"{fmt(cond['value'])}{se} nats",
+                     f"{esc(cond.get('estimate', ''))}; ± is the SE over examples"))
     lat = r.get("latent")
     if lat:
         rows.append(("active units", f"{lat['active_units']} / {lat['latent_dim']}",
