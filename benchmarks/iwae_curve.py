@@ -11,7 +11,7 @@ against CPU-hours with the paper's 86.76 and the 0.5-nat target; ``--with CURVE.
 runs' curves (e.g. a faster recipe's) to the same plot.
 
     python benchmarks/iwae_curve.py /work/runs/iwae-paper-vae-full \\
-        --out benchmarks/results/iwae-paper-vae-full-curve.json --n 2000 --k 1000 --every 5 \\
+        --out benchmarks/results/iwae-paper-vae-full-curve.json --n 2000 --k 1000 --every 100 \\
         --plot docs/images/iwae-paper-vae-curve.png --docs docs/results.md
 """
 
@@ -84,7 +84,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--n", type=int, default=2000, help="the first N test images (fixed binarization)")
     ap.add_argument("--k", type=int, default=1000, help="importance samples per image")
-    ap.add_argument("--every", type=int, default=1, help="evaluate every Nth snapshot (the last always)")
+    ap.add_argument("--every", type=int, default=1, help="evaluate the snapshots of every Nth epoch (the last always)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--plot", type=Path, help="also draw the curve into this PNG")
     ap.add_argument("--docs", type=Path, help="rewrite the latest-snapshot sentence in this page (docs/results.md)")
@@ -107,7 +107,8 @@ def main() -> None:
     old = json.loads(args.out.read_text()) if args.out.is_file() else {}
     rows = {r["epoch"]: r for r in old.get("rows", [])}
     snaps = snapshots(args.run)
-    chosen = snaps[:: args.every] + ([snaps[-1]] if snaps and snaps[-1] not in snaps[:: args.every] else [])
+    # By epoch, not by position: snapshots of earlier sessions may be gone from this machine.
+    chosen = [(e, p) for e, p in snaps if e % args.every == 0 or (e, p) == snaps[-1]]
     for epoch, path in chosen:
         if epoch in rows or epoch not in metrics:
             continue
