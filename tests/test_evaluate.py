@@ -83,3 +83,32 @@ def test_discretized_gaussian_reports_bits_per_dim():
     assert dens["meaning"]["kind"] == "density" and dens["nll"]["bits_per_dim"] is None
     with pytest.raises(VaekitError, match="not 256-level"):
         evaluate(model, Split(torch.full((3, 1, 4, 4), 0.5001)), k=2, progress=False, discretize=True)
+
+
+def test_active_units_per_layer_are_reported_for_a_hierarchical_model_only():
+    from vaekit.models import build
+    from vaekit.viz.report_eval import headline
+
+    x = torch.rand(60, 1, 4, 4, generator=torch.Generator().manual_seed(0)).bernoulli()
+    torch.manual_seed(0)
+    hvae = build(ModelConfig(name="hvae", latent_dim=3, hidden=[8], options={"top_dim": 2, "features": 8,
+                                                                            "top_hidden": 8}), (1, 4, 4))
+    with torch.no_grad():
+        hvae.head2.weight[1] *= 100  # one z2 unit active, whatever the initialisation did
+    r = evaluate(hvae, Split(x), k=0, progress=False)
+    lat = r["latent"]
+    a1, a2 = lat["active_units_by_layer"]["z1"], lat["active_units_by_layer"]["z2"]
+    assert a1 == lat["active_units"] and a2 >= 1 and lat["latent_dim_by_layer"] == {"z1": 3, "z2": 2}
+    line = [ln for ln in format_report(r).splitlines() if "active units" in ln]
+    assert line == [f"  {'active units':<28s} z1 {a1}/3, z2 {a2}/2 (Cov_x E_q[z_u] > 0.01)"]
+    assert f"<td>z1 {a1} / 3, z2 {a2} / 2</td>" in headline(r)
+    # The saved JSON round-trips the breakdown.
+    assert json.loads(json.dumps(r))["latent"]["active_units_by_layer"] == {"z1": a1, "z2": a2}
+
+    vae = build(ModelConfig(latent_dim=3, hidden=[8]), (1, 4, 4))
+    r = evaluate(vae, Split(x), k=0, progress=False)
+    assert "active_units_by_layer" not in r["latent"] and "latent_dim_by_layer" not in r["latent"]
+    text = format_report(r)
+    line = [ln for ln in text.splitlines() if "active units" in ln]
+    assert line == [f"  {'active units':<28s} {r['latent']['active_units']}/3 (Cov_x E_q[z_u] > 0.01)"]
+    assert "z1 " not in text and f"<td>{r['latent']['active_units']} / 3</td>" in headline(r)

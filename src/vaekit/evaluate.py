@@ -235,8 +235,8 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(row("what these numbers are", r["meaning"]["label"]))
     lat = r.get("latent")
     if lat:
-        lines.append(row("active units", f"{lat['active_units']}/{lat['latent_dim']} "
-                                         f"(Cov_x E_q[z_u] > {lat['active_threshold']})"))
+        lines.append(row("active units",
+                         f"{active_units_text(lat)} (Cov_x E_q[z_u] > {lat['active_threshold']})"))
         if lat["mi"] is not None:
             lines.append(row("I(x;z)", f"{lat['mi']:.3f} nats (at most log N = {lat['mi_max']:.3f})"))
         if lat["kl_per_dim"] is not None:
@@ -248,6 +248,16 @@ def format_report(r: dict[str, Any]) -> str:
             lines.append("")
             lines.append(f"  WARNING: {lat['warning']}")
     return "\n".join(lines)
+
+
+def active_units_text(lat: dict[str, Any], sep: str = "/") -> str:
+    """Active units of a report's ``latent`` entry: "15/50", or per stochastic layer on one line,
+    "z1 12/20, z2 3/10", for a model with more than one (z1's count is ``active_units`` itself)."""
+    by = lat.get("active_units_by_layer")
+    if not by:
+        return f"{lat['active_units']}{sep}{lat['latent_dim']}"
+    dims = lat["latent_dim_by_layer"]
+    return ", ".join(f"{name} {by[name]}{sep}{dims[name]}" for name in by)
 
 
 def nll_line(n: dict[str, Any]) -> str:

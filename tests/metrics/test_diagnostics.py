@@ -92,3 +92,25 @@ def test_collapse_warning_thresholds():
     assert collapse_warning(0, 5.0) and "no active" in collapse_warning(0, 5.0)
     assert collapse_warning(3, 0.05) and "total KL" in collapse_warning(3, 0.05)
     assert collapse_warning(3, 0.2) is None and collapse_warning(3, None) is None
+
+
+def test_a_one_layer_model_has_no_per_layer_breakdown():
+    x = torch.randn(100, DX, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    rows = torch.zeros(D, DX, dtype=torch.float64)
+    rows[0, 0] = 2.0
+    model = linear_encoder_vae(rows, torch.zeros(D, dtype=torch.float64))
+    # The default hook: one layer "z", the posterior's mean.
+    assert model.latent_layers == {"z": D}
+    means = model.latent_means(x)
+    assert list(means) == ["z"] and torch.equal(means["z"], x @ rows.T)
+    d = posterior_diagnostics(model, Split(x))
+    assert d.active_units == 1 and d.activity_by_layer is None and d.active_units_by_layer is None
+    assert not any(key.endswith("_by_layer") for key in d.to_dict())
+
+
+def test_a_model_without_a_posterior_has_no_posterior_means():
+    from vaekit.models.ae import Autoencoder
+
+    ae = Autoencoder(ModelConfig(name="ae", latent_dim=2, hidden=[8]), (DX,))
+    with pytest.raises(NotImplementedError, match="no posterior"):
+        ae.latent_means(torch.zeros(3, DX))

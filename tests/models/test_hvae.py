@@ -122,3 +122,51 @@ def test_the_trainers_evaluation_uses_the_training_sample_count():
     torch.testing.assert_close(ours.loss, explicit.loss)
     torch.manual_seed(1)
     assert not torch.allclose(model(x, samples=1).loss, ours.loss)  # L changes the estimate
+
+
+def test_latent_means_are_each_layers_posterior_mean():
+    """z2: E_q(z2|x)[z2] = mu^_2, the mean of the z2 draws the bound uses; z1: posterior(x)'s mean,
+    q(z1 | z2 = E[z2|x], x)."""
+    model = _hvae().eval()
+    x = torch.rand(5, 1, 6, 6).bernoulli()
+    means = model.latent_means(x)
+    assert list(means) == list(model.latent_layers) == ["z1", "z2"]
+    assert model.latent_layers == {"z1": 4, "z2": 2}
+    _, _, mu2, lv2 = model.bottom_up(x)
+    assert torch.equal(means["z2"], mu2) and torch.equal(means["z1"], model.posterior(x).mu)
+    torch.manual_seed(3)
+    z2 = model.infer(x, 40000)["z2"]  # (L, B, D2)
+    se = torch.exp(0.5 * lv2) / math.sqrt(z2.shape[0])
+    assert ((z2.mean(0) - mu2).abs() < 5 * se).all()
+
+
+def test_active_units_are_counted_per_layer():
+    """Burda et al. sec. 5.2 per stochastic layer: a z2 unit whose head is zeroed has a constant mean
+    (activity exactly 0, inactive); scaled heads make units active; every activity is the variance
+    over the data of that layer's posterior mean, computed here directly."""
+    from vaekit.data import Split
+    from vaekit.metrics.diagnostics import ACTIVE_THRESHOLD, posterior_diagnostics
+
+    model = _hvae()
+    with torch.no_grad():
+        model.head2.weight[0] = 0.0  # mu^_2[0] = 3 for every x: inactive
+        model.head2.bias[0] = 3.0
+        model.head2.weight[1] *= 50  # mu^_2[1] varies with x: active
+        model.head1.weight[2:4] *= 50  # z1 units 2 and 3 read the bottom-up estimate strongly
+    x = torch.rand(200, 1, 6, 6, generator=torch.Generator().manual_seed(0)).bernoulli()
+    d = posterior_diagnostics(model, Split(x), batch_size=64)  # several batches, concatenated
+    with torch.no_grad():
+        _, _, mu2, _ = model.bottom_up(x)
+        mu1 = model.posterior(x).mu
+    a2, a1 = mu2.double().var(0, unbiased=False), mu1.double().var(0, unbiased=False)
+    assert d.activity_by_layer["z2"] == pytest.approx(a2.tolist(), rel=1e-6)
+    assert d.activity_by_layer["z1"] == pytest.approx(a1.tolist(), rel=1e-6)
+    assert d.activity_by_layer["z2"][0] == 0.0 and d.activity_by_layer["z2"][1] > ACTIVE_THRESHOLD
+    assert d.active_units_by_layer == {"z1": int((a1 > ACTIVE_THRESHOLD).sum()), "z2": 1}
+    assert d.active_units_by_layer["z1"] == 2
+    # The existing fields keep their meaning: the units of model.posterior, i.e. z1's.
+    assert d.activity == d.activity_by_layer["z1"] and d.active_units == 2
+    out = d.to_dict()
+    assert out["active_units_by_layer"] == {"z1": 2, "z2": 1}
+    assert out["latent_dim_by_layer"] == {"z1": 4, "z2": 2}
+    assert out["active_units"] == 2 and out["latent_dim"] == 4

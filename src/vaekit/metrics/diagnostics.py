@@ -3,7 +3,10 @@
 * KL per dimension: the analytic KL(q(z_d|x) || N(0, 1)) (Kingma & Welling, appendix B),
   averaged over the data; only for a diagonal Gaussian posterior and a N(0, I) prior.
 * Active units (Burda et al. 2015, sec. 5.2): unit u is active when A_u = Cov_x(E_q[z_u]) > 0.01,
-  i.e. the variance over the data of the posterior mean of z_u.
+  i.e. the variance over the data of the posterior mean of z_u. ``active_units`` counts the units of
+  ``model.posterior``; a model with more than one stochastic layer (``model.latent_layers``, e.g.
+  the hvae's z1 and z2) is also counted per layer from ``model.latent_means``, as Burda et al.
+  count them per layer for their two-layer models (``active_units_by_layer``).
 * Mutual information I(x; z) under the aggregate posterior q(z) = (1/N) sum_n q(z|x_n) of the N
   evaluated points (Hoffman & Johnson 2016, "ELBO surgery", eq. 3):
 
@@ -38,9 +41,13 @@ class Diagnostics:
     mi: float | None  # nats
     mi_max: float  # log N, the largest value the estimator can take
     warning: str | None
+    # Only for a model with more than one stochastic layer (None otherwise), keyed by layer name
+    # (model.latent_layers): Cov_x(E_q[u]) of each layer's units and how many exceed the threshold.
+    activity_by_layer: dict[str, list[float]] | None = None
+    active_units_by_layer: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kl_per_dim": self.kl_per_dim,
             "activity": self.activity,
             "active_units": self.active_units,
@@ -52,6 +59,11 @@ class Diagnostics:
             "mixture of the evaluated posteriors, one z per point",
             "warning": self.warning,
         }
+        if self.activity_by_layer is not None:  # absent, not null, for a one-layer model
+            out["activity_by_layer"] = self.activity_by_layer
+            out["active_units_by_layer"] = self.active_units_by_layer
+            out["latent_dim_by_layer"] = {k: len(v) for k, v in self.activity_by_layer.items()}
+        return out
 
 
 def mixture_log_prob(z: Tensor, mu: Tensor, logvar: Tensor, chunk: int = 512) -> Tensor:
@@ -80,6 +92,12 @@ def mutual_information(mu: Tensor, logvar: Tensor, seed: int = 0) -> float:
     return float((log_q_own - mixture_log_prob(z, mu, logvar)).mean())
 
 
+def activity_of(mu: Tensor) -> Tensor:
+    """A_u = Cov_x(E_q[u]) of posterior means mu (N, D): the (biased, 1/N) variance over the data
+    (Burda et al. sec. 5.2); zeros for a single point, where nothing varies."""
+    return mu.var(0, unbiased=False) if mu.shape[0] > 1 else torch.zeros(mu.shape[1], dtype=mu.dtype)
+
+
 def collapse_warning(active: int, total_kl: float | None) -> str | None:
     """The posterior-collapse warning, or None."""
     if active == 0:
@@ -94,12 +112,17 @@ def collapse_warning(active: int, total_kl: float | None) -> str | None:
 def posterior_diagnostics(
     model: nn.Module, split: Split, *, batch_size: int = 2048, seed: int = 0, mi_points: int = 10000
 ) -> Diagnostics:
-    """KL per dimension, active units, I(x; z) (on the first ``mi_points`` points) and collapse."""
+    """KL per dimension, active units (per stochastic layer too, when the model has more than one),
+    I(x; z) (on the first ``mi_points`` points) and collapse."""
     device = next(model.parameters()).device
     was = model.training
     model.eval()
     mus, logvars, kls = [], [], []
     diag = True
+    # One layer: its means are posterior(x).mu, already collected; no second pass for them.
+    layers: dict[str, list[Tensor]] | None = (
+        {name: [] for name in model.latent_layers} if len(model.latent_layers) > 1 else None
+    )
     try:
         for start in range(0, len(split), batch_size):
             x = split.x[start : start + batch_size].to(device)
@@ -110,13 +133,16 @@ def posterior_diagnostics(
             if diag:
                 logvars.append(torch.log(q.marginal_var).double())  # (B, D)
                 kls.append(per_dim.double().sum(0))  # (D,)
+            if layers is not None:
+                for name, m in model.latent_means(x).items():
+                    layers[name].append(m.double())  # (B, D_layer)
     finally:
         model.train(was)
     mu = torch.cat(mus)  # (N, D)
     n = mu.shape[0]
-    # Burda et al. sec. 5.2: A_u = Cov_x(E_{q(u|x)}[u]), the (biased, 1/N) variance over the data.
-    activity = mu.var(0, unbiased=False) if n > 1 else torch.zeros(mu.shape[1], dtype=mu.dtype)
+    activity = activity_of(mu)
     active = int((activity > ACTIVE_THRESHOLD).sum())
+    by_layer = None if layers is None else {name: activity_of(torch.cat(ms)) for name, ms in layers.items()}
     analytic = diag and model.standard_prior
     kl_dim = (torch.stack(kls).sum(0) / n).tolist() if analytic else None
     mi = None
@@ -126,13 +152,19 @@ def posterior_diagnostics(
     total = None if kl_dim is None else sum(kl_dim)
     # Activity is a variance over the data: with one datapoint there is nothing to judge collapse by.
     warning = collapse_warning(active, total) if n > 1 else None
-    return Diagnostics(kl_dim, activity.tolist(), active, mi, math.log(min(n, mi_points)), warning)
+    return Diagnostics(
+        kl_dim, activity.tolist(), active, mi, math.log(min(n, mi_points)), warning,
+        activity_by_layer=None if by_layer is None else {k: a.tolist() for k, a in by_layer.items()},
+        active_units_by_layer=None if by_layer is None else {
+            k: int((a > ACTIVE_THRESHOLD).sum()) for k, a in by_layer.items()},
+    )
 
 
 __all__ = [
     "ACTIVE_THRESHOLD",
     "COLLAPSE_KL",
     "Diagnostics",
+    "activity_of",
     "collapse_warning",
     "mixture_log_prob",
     "mutual_information",

@@ -128,6 +128,25 @@ class Model(nn.Module):
         family without a prior p(z) of its own."""
         return False
 
+    @property
+    def latent_layers(self) -> dict[str, int]:
+        """The stochastic layers by name, with their sizes, in the order of :meth:`latent_means`:
+        ``{"z": latent_dim}`` for a model with one layer. Declared (not found by running the model)
+        so that callers know before any data whether there is a per-layer breakdown to report."""
+        return {"z": self.latent_dim}
+
+    def latent_means(self, x: Tensor) -> dict[str, Tensor]:
+        """The posterior mean of each stochastic layer for a batch x (B, *S): ``{name: (B, D_layer)}``,
+        keyed as :attr:`latent_layers`. What active units are counted from, per layer, as Burda et al.
+        2015 (sec. 5.2) count them for their two-layer models: A_u = Cov_x(E_q[u]) over the data.
+
+        One layer: ``{"z": posterior(x).mu}``, E_{q(z|x)}[z]. Only for a model with a posterior
+        (:attr:`has_posterior`); a hierarchical family overrides it and says what each mean is.
+        """
+        if not self.has_posterior:
+            raise NotImplementedError(f"model '{self.name}' has no posterior q(z|x): no posterior means")
+        return {"z": self.posterior(x).mu}  # type: ignore[operator]  # declared by has_posterior
+
     def latent_prior(self) -> dict[str, Tensor] | None:
         """The distribution ``sample`` draws the decoder's input from, when it is one Gaussian:
         ``{"mean": (D,), "scale_tril": (D, D)}`` (z = mean + scale_tril @ eps), for code outside

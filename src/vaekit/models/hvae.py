@@ -141,8 +141,30 @@ class HVAE(Model):
         """q(z1 | z2 = E_q[z2|x], x) (B, D1): the z1 posterior at the mean of z2, for diagnostics
         such as active units (the true q(z1|x) mixes over z2 and is not Gaussian)."""
         mu1, lv1, mu2, _ = self.bottom_up(x)
+        return self._z1_at_mean_z2(mu1, lv1, mu2)
+
+    def _z1_at_mean_z2(self, mu1: Tensor, lv1: Tensor, mu2: Tensor) -> DiagonalGaussian:
+        """q(z1 | z2 = mu^_2, x) from the bottom-up pass's outputs."""
         mu_p, lv_p = self.prior1(mu2)
         return DiagonalGaussian(*precision_weighted(mu1, lv1, mu_p, lv_p))
+
+    @property
+    def latent_layers(self) -> dict[str, int]:
+        """``{"z1": latent_dim, "z2": top_dim}``: the two stochastic layers, bottom first."""
+        return {"z1": self.latent_dim, "z2": self.top_dim}
+
+    def latent_means(self, x: Tensor) -> dict[str, Tensor]:
+        """The posterior mean of each layer, for active units per layer (Burda et al. 2015, sec. 5.2,
+        count them per stochastic layer of their two-layer models), from one bottom-up pass:
+
+        * ``"z2"`` (B, D2): E_{q(z2|x)}[z2] = mu^_2, exactly (LVAE's top posterior is the bottom-up
+          estimate itself);
+        * ``"z1"`` (B, D1): the mean of :meth:`posterior`, i.e. of q(z1 | z2 = E_q[z2|x], x), the
+          precision-weighted mean at z2's mean. It is not E_{q(z1|x)}[z1], which averages that mean
+          over z2 ~ q(z2|x) and has no closed form; it is what ``active_units`` has always counted.
+        """
+        mu1, lv1, mu2, _ = self.bottom_up(x)
+        return {"z1": self._z1_at_mean_z2(mu1, lv1, mu2).mu, "z2": mu2}
 
     @torch.no_grad()
     def encode(self, x: Tensor) -> Tensor:

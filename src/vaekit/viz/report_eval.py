@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import evaluations
+from ..evaluate import active_units_text
 from .report import esc, fmt
 
 
@@ -84,8 +85,10 @@ def headline(r: dict[str, Any]) -> str:
                      f"{esc(cond.get('estimate', ''))}; ± is the SE over examples"))
     lat = r.get("latent")
     if lat:
-        rows.append(("active units", f"{lat['active_units']} / {lat['latent_dim']}",
-                     f"dimensions whose posterior mean varies with x (Cov > {fmt(lat['active_threshold'])})"))
+        per_layer = " in each stochastic layer" if lat.get("active_units_by_layer") else ""
+        rows.append(("active units", esc(active_units_text(lat, " / ")),
+                     f"dimensions whose posterior mean varies with x{per_layer} "
+                     f"(Cov > {fmt(lat['active_threshold'])})"))
         if lat.get("mi") is not None:
             rows.append(("I(x; z)", f"{fmt(lat['mi'])} nats", f"mutual information, at most log N = {fmt(lat['mi_max'])}"))
     body = "".join(f'<tr><td class="k">{esc(a)}</td><td>{b}</td><td class="s">{c}</td></tr>' for a, b, c in rows)
