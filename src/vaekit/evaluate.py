@@ -132,12 +132,33 @@ def evaluate(
             report["nll_conditional"] = nll_entry(
                 cond, f"-log p(x|y) by importance sampling, k={cond.k}, over {cond.n} examples, "
                       "given the labels", dims, discretize)
+        if notes := looser_than_bound(report):
+            report["notes"] = notes
     if model.has_posterior:
         diag = posterior_diagnostics(model, split, seed=seed).to_dict()
         if diag["kl_per_dim"] is None and len(split) > 1:  # no analytic KL per dim: use the ELBO's KL
             diag["warning"] = collapse_warning(diag["active_units"], terms["kl"])
         report["latent"] = diag
     return report
+
+
+def looser_than_bound(report: dict[str, Any]) -> list[str]:
+    """Notes for an IS estimate above a bound the report also holds. With the same proposal,
+    E[log mean_k w] >= E[log w] (Burda et al. 2015, Theorem 1), so -log p(x) by IS should sit at or
+    below the negative ELBO; above it (by more than 3 MC SE) the k samples are too few for the
+    proposal, e.g. a cvae's label-marginal estimate draws y uniformly while its bound of log p(x)
+    sums y out exactly."""
+    pairs = [("nll", "elbo_marginal" if "elbo_marginal" in report else "elbo"), ("nll_conditional", "elbo")]
+    notes = []
+    for nll_key, bound_key in pairs:
+        if nll_key not in report:
+            continue
+        n, bound = report[nll_key], report[bound_key]["neg_elbo"]
+        if n["value"] > bound + 3 * n["mc_se"]:
+            notes.append(f"the IS estimate {n['value']:.3f} ({nll_key}) is above the negative ELBO {bound:.3f} "
+                         f"({bound_key}), which it should not exceed: k={n['k']} samples are too few here; "
+                         "raise --k")
+    return notes
 
 
 def nll_entry(res: NLLResult, estimate: str, dims: int, discretize: bool) -> dict[str, Any]:

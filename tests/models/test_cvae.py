@@ -305,3 +305,19 @@ def test_fewer_than_two_classes_is_refused_when_the_model_is_built():
     cfg = small_config(model={"name": "cvae", "hidden": [16], "latent_dim": 3, "options": {"classes": 1}}).model
     with pytest.raises(ConfigError, match=r"model\.options\.classes: a cvae needs at least 2 classes \(got 1\)"):
         build(cfg, (1, 8, 8))
+
+
+def test_an_is_estimate_above_its_bound_is_noted_and_one_below_is_not():
+    """-log p(x) by IS must not exceed the negative ELBO (Burda et al. Theorem 1, same proposal);
+    when it does (too few samples for a cvae's uniform label proposal), the report says so."""
+    from vaekit.evaluate import looser_than_bound
+
+    report = {"elbo": {"neg_elbo": 27.5}, "elbo_marginal": {"neg_elbo": 27.885},
+              "nll": {"value": 28.013, "mc_se": 0.005, "k": 50}, "nll_conditional": {"value": 27.4, "mc_se": 0.004, "k": 50}}
+    notes = looser_than_bound(report)
+    assert len(notes) == 1 and "28.013 (nll) is above the negative ELBO 27.885 (elbo_marginal)" in notes[0]
+    assert "raise --k" in notes[0]
+    report["nll"]["value"] = 27.885 + 3 * 0.005  # within 3 MC SE: noise, no note
+    assert looser_than_bound(report) == []
+    plain = {"elbo": {"neg_elbo": 90.0}, "nll": {"value": 90.5, "mc_se": 0.01, "k": 1}}  # no marginal: the ELBO
+    assert "(elbo)" in looser_than_bound(plain)[0]

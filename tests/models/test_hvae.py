@@ -170,3 +170,18 @@ def test_active_units_are_counted_per_layer():
     assert out["active_units_by_layer"] == {"z1": 2, "z2": 1}
     assert out["latent_dim_by_layer"] == {"z1": 4, "z2": 2}
     assert out["active_units"] == 2 and out["latent_dim"] == 4
+
+
+def test_a_layer_with_no_active_unit_is_warned_about():
+    """z1 in use, every z2 unit constant: the whole top layer is idle, which the warning names."""
+    from vaekit.data import Split
+    from vaekit.metrics.diagnostics import posterior_diagnostics
+
+    model = _hvae()
+    with torch.no_grad():
+        model.head2.weight.zero_()  # mu^_2 = bias for every x: z2 carries nothing about x
+        model.head1.weight[2:4] *= 50  # z1 units 2 and 3 active
+    x = torch.rand(200, 1, 6, 6, generator=torch.Generator().manual_seed(0)).bernoulli()
+    d = posterior_diagnostics(model, Split(x))
+    assert d.active_units_by_layer == {"z1": 2, "z2": 0}
+    assert d.warning.startswith("posterior collapse in layer z2: no active unit there")

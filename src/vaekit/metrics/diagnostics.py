@@ -152,6 +152,11 @@ def posterior_diagnostics(
     total = None if kl_dim is None else sum(kl_dim)
     # Activity is a variance over the data: with one datapoint there is nothing to judge collapse by.
     warning = collapse_warning(active, total) if n > 1 else None
+    if warning is None and by_layer is not None and n > 1:  # a whole layer unused (e.g. the hvae's z2)
+        idle = [name for name, a in by_layer.items() if not (a > ACTIVE_THRESHOLD).any()]
+        if idle:
+            warning = (f"posterior collapse in layer {', '.join(idle)}: no active unit there "
+                       "(Cov_x E_q[u] <= 0.01 for every u); the model does not use that layer")
     return Diagnostics(
         kl_dim, activity.tolist(), active, mi, math.log(min(n, mi_points)), warning,
         activity_by_layer=None if by_layer is None else {k: a.tolist() for k, a in by_layer.items()},
