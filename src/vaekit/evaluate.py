@@ -143,11 +143,10 @@ def evaluate(
 
 
 def looser_than_bound(report: dict[str, Any]) -> list[str]:
-    """Notes for an IS estimate above a bound the report also holds. With the same proposal,
-    E[log mean_k w] >= E[log w] (Burda et al. 2015, Theorem 1), so -log p(x) by IS should sit at or
-    below the negative ELBO; above it (by more than 3 MC SE) the k samples are too few for the
-    proposal, e.g. a cvae's label-marginal estimate draws y uniformly while its bound of log p(x)
-    sums y out exactly."""
+    """Notes for an IS estimate above a bound the report also holds. With the ELBO's q as the
+    proposal, E[log mean_k w] >= E[log w] (Burda et al. 2015, Theorem 1), so -log p(x) by IS sits at
+    or below the negative ELBO; above it by more than 3 MC SE, the k samples are too few for the
+    proposal (one that differs from the bound's q, as a cvae's label proposal does, can need more)."""
     pairs = [("nll", "elbo_marginal" if "elbo_marginal" in report else "elbo"), ("nll_conditional", "elbo")]
     notes = []
     for nll_key, bound_key in pairs:
