@@ -345,3 +345,23 @@ def test_an_is_estimate_above_its_bound_is_noted_and_one_below_is_not():
     assert looser_than_bound(report) == []
     plain = {"elbo": {"neg_elbo": 90.0}, "nll": {"value": 90.5, "mc_se": 0.01, "k": 1}}  # no marginal: the ELBO
     assert "(elbo)" in looser_than_bound(plain)[0]
+
+
+def test_the_label_proposal_is_computed_once_per_batch_and_redone_when_weights_change():
+    """The IS estimator calls log_weights per chunk of samples on one batch: r(y|x) is reused for
+    that batch, recomputed for another batch or after the weights changed."""
+    model = _cvae().eval()
+    x = torch.rand(4, 1, 8, 8).bernoulli()
+    calls = []
+    original = model.label_proposal
+    model.label_proposal = lambda *a: calls.append(1) or original(*a)
+    for _ in range(3):
+        model.log_weights(x, None, 5)
+    assert len(calls) == 1
+    first = model._label_posteriors(x)[2].clone()
+    with torch.no_grad():
+        next(model.decoder.parameters()).add_(1.0)
+    second = model._label_posteriors(x)[2]
+    assert len(calls) == 2 and not torch.equal(first, second)
+    model.log_weights(x.clone(), None, 5)  # another batch object
+    assert len(calls) == 3

@@ -177,9 +177,7 @@ class CVAE(VAE):
             return log_px + self.prior.log_prob(z) - q.log_prob(z)
         n, classes = len(x), self.num_classes
         eye = torch.eye(classes, device=x.device, dtype=x.dtype)
-        qs = [self.posterior_y(x, eye[c].expand(n, classes)) for c in range(classes)]
-        mu, logvar = torch.stack([q.mu for q in qs]), torch.stack([q.logvar for q in qs])  # (K, B, D)
-        log_r = self.label_proposal(x, qs)  # (K, B)
+        mu, logvar, log_r = self._label_posteriors(x)  # (K, B, D) twice, (K, B)
         # Systematic sampling per example: u_i = (i + o) / k, label = the r-quantile of u_i.
         u = (torch.arange(k, device=x.device, dtype=log_r.dtype)[:, None] + torch.rand(n, device=x.device,
                                                                                       dtype=log_r.dtype)) / k
@@ -191,6 +189,23 @@ class CVAE(VAE):
         log_px = self.likelihood.log_prob(self.decode_params_y(z, eye[labels]), x)  # (k, B)
         log_r_drawn = log_r.gather(0, labels)  # (k, B)
         return log_px + self.prior.log_prob(z) - math.log(classes) - q.log_prob(z) - log_r_drawn
+
+    def _label_posteriors(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """q(z|x, y)'s mu and logvar for every label (K, B, D) and log r(y|x) (K, B).
+
+        The IS estimator calls log_weights on the same batch once per chunk of samples (a few
+        samples each, to bound memory): the K encoder and decoder passes behind r would cost as much
+        as the samples themselves, so they are kept for the batch object they were computed for, as
+        long as neither it nor any parameter has changed (their version counters)."""
+        key = (x._version, tuple(p._version for p in self.parameters()))
+        cached = self.__dict__.get("_label_cache")
+        if cached is not None and cached[0] is x and cached[1] == key:
+            return cached[2]
+        eye = torch.eye(self.num_classes, device=x.device, dtype=x.dtype)
+        qs = [self.posterior_y(x, eye[c].expand(len(x), -1)) for c in range(self.num_classes)]
+        out = (torch.stack([q.mu for q in qs]), torch.stack([q.logvar for q in qs]), self.label_proposal(x, qs))
+        self.__dict__["_label_cache"] = (x, key, out)  # one batch: released when the next one comes
+        return out
 
     def label_proposal(self, x: Tensor, qs: list[DiagonalGaussian]) -> Tensor:
         """log r(y|x) (K, B): half the softmax of :meth:`label_scores`, half uniform. The uniform
