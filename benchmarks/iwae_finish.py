@@ -47,10 +47,18 @@ def check_trained(run: Path) -> dict[str, Any]:
 
 
 def check_finished(run: Path) -> dict[str, Any]:
-    """:func:`check_trained`, and the k = 5000 evaluation is there."""
+    """:func:`check_trained`, and the k = 5000 evaluation is there and of the final weights."""
+    import vaekit
+    from vaekit.evaluations import weights_id
+
     meta = check_trained(run)
-    if not (run / "evaluations" / REPORT).is_file():
-        sys.exit(f"{run}/evaluations/{REPORT} is missing: run `vaekit evaluate {run} --k {K}` first")
+    report = run / "evaluations" / REPORT
+    if not report.is_file():
+        sys.exit(f"{report} is missing: run `vaekit evaluate {run} --k {K}` first")
+    measured, final = json.loads(report.read_text()).get("weights", {}).get("id"), weights_id(vaekit.load(run))
+    if measured != final:
+        sys.exit(f"{report} measured weights {measured}, not the final model's {final}: run "
+                 f"`vaekit evaluate {run} --k {K}` again")
     return meta
 
 
@@ -113,9 +121,11 @@ def main() -> None:
     ap.add_argument("run", type=Path)
     ap.add_argument("--eval-time", type=Path, help="/usr/bin/time's JSON record of the evaluation")
     ap.add_argument("--check-trained", action="store_true", help="only check that training is over")
+    ap.add_argument("--check-evaluated", action="store_true",
+                    help="only check that the k = 5000 evaluation of the final weights is there")
     args = ap.parse_args()
-    if args.check_trained:
-        check_trained(args.run)
+    if args.check_trained or args.check_evaluated:
+        (check_finished if args.check_evaluated else check_trained)(args.run)
         return
     if args.eval_time is None:
         ap.error("--eval-time is required")

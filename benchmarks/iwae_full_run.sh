@@ -44,8 +44,8 @@ case "${1:-}" in
     ;;
   finish)
     if pgrep -f "vaekit train.*--out $RUN" >/dev/null; then echo "$RUN is still training" >&2; exit 2; fi
-    if [ ! -f "$RUN/evaluations/test-n10000-k5000-L1-seed0.json" ]; then
-      python benchmarks/iwae_finish.py "$RUN" --check-trained  # refuse before an hour of evaluation
+    python benchmarks/iwae_finish.py "$RUN" --check-trained  # refuse before an hour of evaluation
+    if ! python benchmarks/iwae_finish.py "$RUN" --check-evaluated 2>/dev/null; then  # none, or of other weights
       OMP_NUM_THREADS=1 /usr/bin/time -f '{"user": %U, "sys": %S, "wall": %e}' -o "$RUN/eval.time" \
         taskset -c "${CORE:-1}" vaekit evaluate "$RUN" --k 5000 --threads 1
     fi

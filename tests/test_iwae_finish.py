@@ -81,3 +81,17 @@ def test_the_row_gets_its_place_in_the_results_page_once(tmp_path):
     assert text.index("<!-- iwae-curve:end -->") < text.index(start) < text.index(end)
     filled = tables.replace_block(text, start, end, "| row |")
     assert f"{start}\n| row |\n{end}" in filled
+
+
+def test_an_evaluation_of_other_weights_is_refused(finished, tmp_path):
+    """A k = 5000 report left from earlier weights must not be shipped as the final model's."""
+    run, _ = finished
+    stale = tmp_path / "stale"
+    shutil.copytree(run, stale)
+    report = stale / "evaluations" / iwae_finish.REPORT
+    r = json.loads(report.read_text())
+    r["weights"]["id"] = "0123456789abcdef"
+    report.write_text(json.dumps(r))
+    with pytest.raises(SystemExit, match="measured weights 0123456789abcdef, not the final model's"):
+        iwae_finish.finish(stale, stale / "eval.time", results=tmp_path / "r", pretrained=tmp_path / "p", docs=False)
+    assert not (tmp_path / "r").exists() and not (tmp_path / "p").exists()

@@ -107,7 +107,8 @@ def evaluate(
                  "conditional": conditional, **terms},
     }
     if marginal is not None:
-        report["elbo_marginal"] = {"neg_elbo": marginal["loss"], "samples": samples,
+        # The bound itself (beta = 1), as neg_elbo above: the loss would carry beta, free bits, capacity.
+        report["elbo_marginal"] = {"neg_elbo": marginal["recon"] + marginal["kl"], "samples": samples,
                                    "bound": "negative ELBO of the label-marginal log p(x) (uniform p(y))",
                                    **marginal}
     dims = math.prod(split.x.shape[1:])
@@ -137,7 +138,8 @@ def evaluate(
     if model.has_posterior:
         diag = posterior_diagnostics(model, split, seed=seed).to_dict()
         if diag["kl_per_dim"] is None and len(split) > 1:  # no analytic KL per dim: use the ELBO's KL
-            diag["warning"] = collapse_warning(diag["active_units"], terms["kl"])
+            # and keep the diagnostics' own warning (a whole layer of a hierarchical model idle) otherwise
+            diag["warning"] = collapse_warning(diag["active_units"], terms["kl"]) or diag["warning"]
         report["latent"] = diag
     return report
 

@@ -66,6 +66,9 @@ def test_the_license_given_is_the_cards_and_a_wrong_one_is_refused_before_writin
     assert cli.main(["export", str(RUN), "--format", "hub", "-o", str(tmp_path / "bad"), "--license", "apache2"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "did you mean 'apache-2.0'?" in err
+    # 'other' needs license_name and license_link in the card, which vaekit does not write: refused
+    assert cli.main(["export", str(RUN), "--format", "hub", "-o", str(tmp_path / "bad"), "--license", "other"]) == 2
+    assert "needs license_name and license_link" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()  # refused before anything was written
     # ONNX states no license: the option is refused, not ignored
     assert cli.main(["export", str(RUN), "--format", "onnx", "-o", str(tmp_path / "onnx"), "--license", "mit"]) == 2

@@ -195,3 +195,7 @@ def test_cvae_verification_labels_given_cycled_or_refused(tmp_path):
         export_onnx(run, tmp_path / "c", inputs=x, labels=torch.arange(12) % 11, log=lambda s: None)
     with pytest.raises(VaekitError, match=r"^3 verification labels for 12 inputs"):
         export_onnx(run, tmp_path / "d", inputs=x, labels=torch.tensor([1, 2, 3]), log=lambda s: None)
+    # labels given for a model that takes none: refused, not ignored, before anything is written
+    with pytest.raises(VaekitError, match=r"^labels: a 'vae' model is not conditional on labels"):
+        export_onnx(memory_run("vae", tmp_path), tmp_path / "e", inputs=x, labels=torch.zeros(12), log=lambda s: None)
+    assert not (tmp_path / "e").exists()

@@ -88,19 +88,31 @@ def test_marginal_bound_without_labels():
 
 
 def test_the_marginal_bound_is_not_optimistic(trained):
-    """The label-marginal bound of -log p(x) lies above the IS estimate of -log p(x) (k = 500), as
-    a bound must. q(y|x) chosen by the sampled ELBOs (the max of noisy terms) made it optimistic:
-    on a 3-epoch digits cvae, 27.89 nats with one sample per label against 28.15 with 100, and below
-    that model's IS estimate (28.01, k = 50)."""
+    """The label-marginal bound with one z per label is an unbiased estimate of the bound: averaged
+    over 20 seeds it matches the 100-sample estimate, and it lies above the IS estimate of -log p(x)
+    (k = 500), as a bound must. q(y|x) chosen by the sampled bounds (the old way, computed here from
+    the same draws) takes the max of noisy terms: it is lower on every seed, and was optimistic by
+    0.27 nats on a 3-epoch digits cvae (27.89 with one sample per label against 28.15 with 100)."""
     from vaekit.data.fingerprint import open_run_data
     from vaekit.evaluate import elbo
     from vaekit.run import load_run
 
     model = vaekit.load(trained).eval()
-    xs = Split(open_run_data(load_run(trained)).test.x[:200], None)
-    bound = elbo(model, xs, samples=1, seed=0)["loss"]
-    nll = -float(_logp(model, xs.x, None, 500, 0).mean())
-    assert nll <= bound, (nll, bound)
+    xs = open_run_data(load_run(trained)).test.x[:200]
+    ones, olds = [], []
+    with torch.no_grad():
+        for seed in range(20):
+            torch.manual_seed(seed)
+            ones.append(float(model(xs, samples=1, reduce=False).loss.mean()))
+            torch.manual_seed(seed)  # the same draws, label by label
+            per = torch.stack([model(xs, torch.full((len(xs),), c), samples=1, reduce=False).loss for c in range(10)])
+            olds.append(float((-torch.logsumexp(-per, 0) + math.log(10)).mean()))
+    many = elbo(model, Split(xs, None), samples=100, seed=0)["loss"]
+    one = sum(ones) / len(ones)
+    assert abs(one - many) < 0.1, (one, many)
+    assert all(o < n for o, n in zip(olds, ones))
+    nll = -float(_logp(model, xs, None, 500, 0).mean())
+    assert nll <= many, (nll, many)
 
 
 def test_log_weights_with_and_without_labels():
@@ -114,7 +126,7 @@ def test_log_weights_with_and_without_labels():
     loss = model(x, y, samples=4000, reduce=False).loss
     assert torch.allclose(cond.mean(0), -loss, atol=5 * float(cond.std(0).max()) / math.sqrt(4000) + 0.05)
     torch.manual_seed(0)
-    marg = model.log_weights(x, None, 20)  # labels balanced: 2 draws of each of the 10 classes
+    marg = model.log_weights(x, None, 20)  # labels drawn from the proposal r(y|x), stratified
     assert marg.shape == (20, 3) and torch.isfinite(marg).all()
     # log p(x) estimate from stratified draws vs (1/K) sum_y p^(x|y) from per-class draws
     torch.manual_seed(1)
@@ -347,21 +359,31 @@ def test_an_is_estimate_above_its_bound_is_noted_and_one_below_is_not():
     assert "(elbo)" in looser_than_bound(plain)[0]
 
 
-def test_the_label_proposal_is_computed_once_per_batch_and_redone_when_weights_change():
-    """The IS estimator calls log_weights per chunk of samples on one batch: r(y|x) is reused for
-    that batch, recomputed for another batch or after the weights changed."""
+def test_the_label_proposal_is_computed_once_per_batch():
+    """The IS estimator draws a batch's samples in chunks through one importance_sampler(x): the
+    label proposal r(y|x) is computed once for the batch, not once per chunk."""
+    from vaekit.data import Split
+    from vaekit.metrics.likelihood import importance_sampled_nll
+
     model = _cvae().eval()
-    x = torch.rand(4, 1, 8, 8).bernoulli()
+    x = torch.rand(6, 1, 8, 8).bernoulli()
     calls = []
     original = model.label_proposal
     model.label_proposal = lambda *a: calls.append(1) or original(*a)
-    for _ in range(3):
-        model.log_weights(x, None, 5)
-    assert len(calls) == 1
-    first = model._label_posteriors(x)[2].clone()
-    with torch.no_grad():
-        next(model.decoder.parameters()).add_(1.0)
-    second = model._label_posteriors(x)[2]
-    assert len(calls) == 2 and not torch.equal(first, second)
-    model.log_weights(x.clone(), None, 5)  # another batch object
-    assert len(calls) == 3
+    # max_elements 6 * 64 * 5: 5 samples per chunk, 4 chunks for k = 20, in batches of 3 images
+    importance_sampled_nll(model, Split(x), k=20, batch_size=3, max_elements=3 * 64 * 5, progress=False)
+    assert len(calls) == 2  # two batches
+
+
+def test_the_marginal_bound_is_the_bound_not_the_weighted_training_loss():
+    """With beta = 4 the loss weighs the KL fourfold; the reported label-marginal negative ELBO is
+    recon + KL (the bound, as the conditional one is), not that loss."""
+    from vaekit.evaluate import evaluate
+
+    cfg = small_config(model={"name": "cvae", "hidden": [16], "latent_dim": 3, "beta": 4.0}).model
+    torch.manual_seed(0)
+    model = build(cfg, (1, 8, 8))
+    x = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(0)).bernoulli()
+    r = evaluate(model, Split(x, torch.arange(32) % 10), k=0, progress=False)
+    m = r["elbo_marginal"]
+    assert m["neg_elbo"] == pytest.approx(m["recon"] + m["kl"]) and m["neg_elbo"] < m["loss"]

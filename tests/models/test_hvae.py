@@ -185,3 +185,18 @@ def test_a_layer_with_no_active_unit_is_warned_about():
     d = posterior_diagnostics(model, Split(x))
     assert d.active_units_by_layer == {"z1": 2, "z2": 0}
     assert d.warning.startswith("posterior collapse in layer z2: no active unit there")
+
+
+def test_evaluate_reports_the_idle_layer_warning():
+    """The hvae has no analytic KL per dimension, so evaluate() re-judges collapse from the ELBO's
+    KL; the diagnostics' warning about an idle layer must survive that."""
+    from vaekit.data import Split
+    from vaekit.evaluate import evaluate
+
+    model = _hvae()
+    with torch.no_grad():
+        model.head2.weight.zero_()
+        model.head1.weight[2:4] *= 50
+    x = torch.rand(200, 1, 6, 6, generator=torch.Generator().manual_seed(0)).bernoulli()
+    report = evaluate(model, Split(x), k=0, progress=False)
+    assert report["latent"]["warning"].startswith("posterior collapse in layer z2")

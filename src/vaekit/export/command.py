@@ -14,7 +14,7 @@ def add_command(sub: argparse._SubParsersAction) -> tuple[str, object]:
     p.add_argument("-o", "--out", required=True, help="the folder to write")
     p.add_argument("--license", metavar="ID",
                    help="hub: the weights' license on the model card, a Hub identifier (mit, apache-2.0, "
-                        "cc-by-sa-3.0, other, ...); without it the card says 'unknown'")
+                        "cc-by-sa-3.0, ...); without it the card says 'unknown'")
     return "export", run_export
 
 

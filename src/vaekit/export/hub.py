@@ -77,13 +77,16 @@ def check_license(license: str | None) -> str:
     if license is None:
         return "unknown"
     ident = license.strip().lower()
+    if ident == "other":  # the Hub then wants license_name and license_link, which the card would lack
+        raise VaekitError("--license other: the Hub then needs license_name and license_link, which vaekit does "
+                          "not write; export with a Hub identifier, or without --license and edit README.md")
     if ident not in HUB_LICENSES:
         import difflib
 
         near = difflib.get_close_matches(ident, HUB_LICENSES, n=1, cutoff=0.5)
         hint = f"did you mean '{near[0]}'? " if near else ""
         raise VaekitError(f"--license {license}: not a Hugging Face Hub license identifier; {hint}use one from "
-                          "huggingface.co/docs/hub/repositories-licenses, or 'other'")
+                          "huggingface.co/docs/hub/repositories-licenses")
     return ident
 
 

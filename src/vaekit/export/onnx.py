@@ -199,6 +199,8 @@ def export_onnx(run: Any, out: str | Path, *, inputs: Tensor | None = None, labe
     ort = onnxruntime()
     start = time.perf_counter()
     model = run.model.cpu().eval()
+    if labels is not None and not model.conditional:  # given, so used or refused
+        raise VaekitError(f"labels: a '{model.name}' model is not conditional on labels; its graphs take no y")
     notes = check_exportable(model)
     for note in notes:
         log(f"note: {note}")

@@ -13,7 +13,7 @@ def add_command(sub: argparse._SubParsersAction) -> tuple[str, object]:
     p.add_argument("--message", default="Upload a vaekit model", help="the commit message")
     p.add_argument("--license", metavar="ID",
                    help="the weights' license on the model card, a Hub identifier (mit, apache-2.0, cc-by-sa-3.0, "
-                        "other, ...); without it the card says 'unknown'")
+                        "...); without it the card says 'unknown'")
     return "push", run_push
 
 

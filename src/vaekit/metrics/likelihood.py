@@ -6,8 +6,9 @@ appendix E) with the encoder's posterior as the proposal:
     log p(x) ~= log (1/k) sum_i w_i,   w_i = p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x).
 
 It is a stochastic lower bound whose bias shrinks as k grows (the ELBO is k = 1). The model supplies
-the log-weights through its ``log_weights(x, y, k) -> (k, B)`` method, so variants with other
-priors, posteriors or conditioning plug in without touching this file. Images and samples are
+the log-weights through ``importance_sampler(x, y)``, a function k -> (k, B) per batch (by default
+its ``log_weights(x, y, k)``), so variants with other priors, posteriors or conditioning plug in
+without touching this file. Images and samples are
 batched together: a batch of B images takes k samples in chunks of ``kc`` (at most ``max_elements``
 decoder outputs per chunk, bounding memory), and the logsumexp is accumulated across chunks in
 float64, so the result does not depend on the chunking.
@@ -108,9 +109,11 @@ def importance_sampled_nll(
                 b = x.shape[0]
                 kc = max(1, min(k, max_elements // (b * per_elem)))
 
+                draw = model.importance_sampler(x, y)  # the proposal's per-batch work, once
+
                 def chunks() -> Iterator[Tensor]:
                     for c in range(0, k, kc):
-                        lw = model.log_weights(x, y, min(kc, k - c))  # (kc, B)
+                        lw = draw(min(kc, k - c))  # (kc, B)
                         bar.update(lw.shape[0] * b)
                         yield lw
 

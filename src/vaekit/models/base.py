@@ -91,6 +91,13 @@ class Model(nn.Module):
         """Decode the deterministic code of x: E[x | z = encode(x)], shaped (B, *S)."""
         return self.decode(self.encode(x))
 
+    def importance_sampler(self, x: Tensor, y: Tensor | None = None) -> Callable[[int], Tensor]:
+        """k -> importance log-weights (k, B) of the batch x, for a model with a density
+        (``has_density``): what the IS estimator (vaekit.metrics.likelihood) calls once per chunk
+        of samples. ``log_weights(x, y, k)`` each time; a model whose proposal needs work per batch
+        (the cvae's label proposal) does that work once, in its override."""
+        return lambda k: self.log_weights(x, y, k)  # type: ignore[attr-defined]
+
     def encode(self, x: Tensor) -> Tensor:
         """A deterministic code (B, D) for a batch x (B, *S); see :meth:`as_batch` for what x may be."""
         raise NotImplementedError

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -157,55 +157,54 @@ class CVAE(VAE):
 
     @torch.no_grad()
     def log_weights(self, x: Tensor, y: Tensor | None = None, k: int = 1) -> Tensor:
-        """Importance log-weights of k draws per example: (k, B).
+        """Importance log-weights of k draws per example: (k, B); see :meth:`importance_sampler`."""
+        return self.importance_sampler(x, y)(k)
+
+    @torch.no_grad()
+    def importance_sampler(self, x: Tensor, y: Tensor | None = None) -> Callable[[int], Tensor]:
+        """k -> importance log-weights (k, B) of the batch x (B, *S).
 
         Given y: log p(x|z,y) + log p(z) - log q(z|x,y), z ~ q(z|x,y), the weights of log p(x|y).
 
         Without y, the weights of the label-marginal log p(x) = log sum_y p(y) p(x|y), p(y) = 1/K,
         with y drawn too: log p(x|z,y) + log p(z) + log p(y) - log q(z|x,y) - log r(y|x). The label
         proposal r (:meth:`label_proposal`) puts its mass on the labels that explain x, where a
-        uniform one spends (K-1)/K of the samples on labels whose weights are negligible. Each
-        example's k labels are drawn from r by systematic sampling (one uniform offset per example
-        and call), so the k labels follow r stratified: the mean of the k weights is unbiased for
-        p(x) in any chunking of k, with less variance than independent draws.
+        uniform one spends (K-1)/K of the samples on labels whose weights are negligible. r and the
+        K posteriors are computed once per batch, here (K encoder and decoder passes: as costly as
+        the few samples of one of the estimator's chunks). Each call draws every example's k labels
+        from r by systematic sampling (one uniform offset per example and call), so the k labels
+        follow r stratified: the mean of the k weights is unbiased for p(x) in any chunking of k,
+        with less variance than independent draws.
         """
         if y is not None:
             oh = self.one_hot(y, len(x), x.device)  # (B, K)
             q = self.posterior_y(x, oh)
-            z = q.rsample(k)  # (k, B, D)
-            log_px = self.likelihood.log_prob(self.decode_params_y(z, oh), x)  # (k, B)
-            return log_px + self.prior.log_prob(z) - q.log_prob(z)
+
+            def given(k: int) -> Tensor:
+                z = q.rsample(k)  # (k, B, D)
+                log_px = self.likelihood.log_prob(self.decode_params_y(z, oh), x)  # (k, B)
+                return log_px + self.prior.log_prob(z) - q.log_prob(z)
+
+            return given
         n, classes = len(x), self.num_classes
         eye = torch.eye(classes, device=x.device, dtype=x.dtype)
-        mu, logvar, log_r = self._label_posteriors(x)  # (K, B, D) twice, (K, B)
-        # Systematic sampling per example: u_i = (i + o) / k, label = the r-quantile of u_i.
-        u = (torch.arange(k, device=x.device, dtype=log_r.dtype)[:, None] + torch.rand(n, device=x.device,
-                                                                                      dtype=log_r.dtype)) / k
+        qs = [self.posterior_y(x, eye[c].expand(n, classes)) for c in range(classes)]
+        mu, logvar = torch.stack([q.mu for q in qs]), torch.stack([q.logvar for q in qs])  # (K, B, D)
+        log_r = self.label_proposal(x, qs)  # (K, B)
         cdf = torch.cumsum(log_r.exp(), 0).T.contiguous()  # (B, K)
-        labels = torch.searchsorted(cdf, u.T.contiguous()).clamp_max(classes - 1).T  # (k, B)
         cols = torch.arange(n, device=x.device)
-        q = DiagonalGaussian(mu[labels, cols], logvar[labels, cols])  # q(z|x, y_ib): (k, B, D)
-        z = q.mu + q.std * torch.randn_like(q.mu)  # (k, B, D), reparameterised
-        log_px = self.likelihood.log_prob(self.decode_params_y(z, eye[labels]), x)  # (k, B)
-        log_r_drawn = log_r.gather(0, labels)  # (k, B)
-        return log_px + self.prior.log_prob(z) - math.log(classes) - q.log_prob(z) - log_r_drawn
 
-    def _label_posteriors(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """q(z|x, y)'s mu and logvar for every label (K, B, D) and log r(y|x) (K, B).
+        def marginal(k: int) -> Tensor:
+            # Systematic sampling per example: u_i = (i + o) / k, label = the r-quantile of u_i.
+            u = (torch.arange(k, device=x.device, dtype=cdf.dtype)[:, None]
+                 + torch.rand(n, device=x.device, dtype=cdf.dtype)) / k  # (k, B)
+            labels = torch.searchsorted(cdf, u.T.contiguous()).clamp_max(classes - 1).T  # (k, B)
+            q = DiagonalGaussian(mu[labels, cols], logvar[labels, cols])  # q(z|x, y_ib): (k, B, D)
+            z = q.mu + q.std * torch.randn_like(q.mu)  # (k, B, D), reparameterised
+            log_px = self.likelihood.log_prob(self.decode_params_y(z, eye[labels]), x)  # (k, B)
+            return log_px + self.prior.log_prob(z) - math.log(classes) - q.log_prob(z) - log_r.gather(0, labels)
 
-        The IS estimator calls log_weights on the same batch once per chunk of samples (a few
-        samples each, to bound memory): the K encoder and decoder passes behind r would cost as much
-        as the samples themselves, so they are kept for the batch object they were computed for, as
-        long as neither it nor any parameter has changed (their version counters)."""
-        key = (x._version, tuple(p._version for p in self.parameters()))
-        cached = self.__dict__.get("_label_cache")
-        if cached is not None and cached[0] is x and cached[1] == key:
-            return cached[2]
-        eye = torch.eye(self.num_classes, device=x.device, dtype=x.dtype)
-        qs = [self.posterior_y(x, eye[c].expand(len(x), -1)) for c in range(self.num_classes)]
-        out = (torch.stack([q.mu for q in qs]), torch.stack([q.logvar for q in qs]), self.label_proposal(x, qs))
-        self.__dict__["_label_cache"] = (x, key, out)  # one batch: released when the next one comes
-        return out
+        return marginal
 
     def label_proposal(self, x: Tensor, qs: list[DiagonalGaussian]) -> Tensor:
         """log r(y|x) (K, B): half the softmax of :meth:`label_scores`, half uniform. The uniform
